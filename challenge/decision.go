@@ -1,0 +1,73 @@
+package challenge
+
+import (
+	"net/netip"
+)
+
+// Request is one Access-Request in plain Go types: the transport (radius/)
+// has already checked that it is authentic and decoded the password.
+type Request struct {
+	// Client is the configured name of the NAS that sent the request.
+	Client string
+	// Policy is that client's flow policy.
+	Policy Policy
+	// ClientAddr is the source address of the packet.
+	ClientAddr       netip.Addr
+	UserName         string
+	Password         string
+	State            []byte // empty in the first round
+	CallingStationID string
+	NASIdentifier    string
+}
+
+// Policy is what a NAS client's configuration says about the flow.
+type Policy struct {
+	// MFAOptional accepts users with no enrolled method on the password alone.
+	MFAOptional bool
+	// DropWhenUnavailable answers nothing when the directory or the store
+	// is down, so the NAS fails over to another server; otherwise the user
+	// gets a reject saying the service is temporarily unavailable.
+	DropWhenUnavailable bool
+}
+
+// Outcome is what the transport sends back.
+type Outcome int
+
+const (
+	Reject Outcome = iota
+	Accept
+	Challenge
+	// Drop sends nothing at all.
+	Drop
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Accept:
+		return "accept"
+	case Challenge:
+		return "challenge"
+	case Drop:
+		return "drop"
+	default:
+		return "reject"
+	}
+}
+
+// Decision is the answer to one Request.
+type Decision struct {
+	Outcome Outcome
+	// Messages are Reply-Message texts, already in the user's language.
+	// The transport splits long texts into attributes of at most 253 bytes.
+	Messages []string
+	// State is the opaque handle of a challenge (printable ASCII).
+	State []byte
+	// Groups are the user's directory groups (Accept only), so the
+	// transport can add per-group reply attributes.
+	Groups []string
+	// Reason is a stable, low-cardinality reason for metrics and audit
+	// (e.g. "ok", "bad_password", "bad_code", "locked", "no_method").
+	Reason string
+	// Method is the second-factor method used or offered ("totp", "none").
+	Method string
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors the flow acts on.
+var (
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict is returned when a unique constraint would be broken
+	// (e.g. a second method of a kind that allows only one).
+	ErrConflict = errors.New("store: conflict")
+)
+
+// MethodKind is the kind of a second-factor method.
+type MethodKind string
+
+const (
+	KindTOTP           MethodKind = "totp"
+	KindPush           MethodKind = "push"
+	KindPhone          MethodKind = "phone"           // SMS or voice
+	KindAlternatePhone MethodKind = "alternate_phone" // voice only
+	KindOfficePhone    MethodKind = "office_phone"    // voice only, with extension
+)
+
+// Valid reports whether k is a known kind.
+func (k MethodKind) Valid() bool {
+	switch k {
+	case KindTOTP, KindPush, KindPhone, KindAlternatePhone, KindOfficePhone:
+		return true
+	}
+	return false
+}
+
+// User is a person known to kakunin (the directory stays the source of
+// truth for passwords and groups).
+type User struct {
+	ID            string
+	MFAApplied    bool
+	DefaultMethod string // method ID, empty for none
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Method is one enrolled second factor. Secret and Phone are plaintext in
+// memory and encrypted at rest.
+type Method struct {
+	ID        string // random, assigned by the caller (NewID) before AddMethod
+	UserID    string
+	Kind      MethodKind
+	Label     string
+	Secret    []byte // TOTP seed (raw bytes), push registration, …
+	Phone     string // E.164
+	Extension string // office phone only
+	CreatedAt time.Time
+	LastUsed  time.Time // zero when never used
+	LastStep  int64     // last TOTP time step accepted, 0 for none
+}
+
+// Challenge is a pending Access-Challenge. State is its single-use handle.
+type Challenge struct {
+	State     string
+	UserID    string
+	Client    string
+	MethodID  string // empty when the user has not chosen yet
+	Attempts  int    // wrong codes already given in this challenge chain
+	Groups    []string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// FailureKind names a failure counter.
+type FailureKind string
+
+const (
+	FailPassword FailureKind = "password"
+	FailCode     FailureKind = "code"
+)
+
+// Event is an audit event kept in the store (enrollment changes, help-desk
+// actions, lockouts). Detail never holds a secret.
+type Event struct {
+	ID     int64
+	At     time.Time
+	UserID string
+	Actor  string // "radius", "cli:<os user>", "portal"
+	Action string // "method_added", "method_deleted", "reset", "unlock", "locked", …
+	Detail string
+}
+
+// Store is everything kakunin keeps. Implementations must be safe for
+// concurrent use by many goroutines and by several processes sharing one
+// database.
+type Store interface {
+	// GetUser returns ErrNotFound for an unknown user.
+	GetUser(ctx context.Context, id string) (User, error)
+	// PutUser creates or updates a user.
+	PutUser(ctx context.Context, u User) error
+
+	// Methods returns the user's methods (secrets decrypted), oldest first.
+	// An unknown user has none.
+	Methods(ctx context.Context, userID string) ([]Method, error)
+	// AddMethod stores a method, creating the user if needed.
+	AddMethod(ctx context.Context, m Method) error
+	// DeleteMethod returns ErrNotFound when the user has no such method.
+	// Deleting the default method clears the user's default.
+	DeleteMethod(ctx context.Context, userID, methodID string) error
+	// UseTOTPStep atomically records step as used for the method when it is
+	// later than the last used step, and sets LastUsed to now. It reports
+	// false when the step (or a later one) was already used, on any node.
+	UseTOTPStep(ctx context.Context, methodID string, step int64, now time.Time) (bool, error)
+
+	// CreateChallenge stores a pending challenge.
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// TakeChallenge removes and returns the challenge with this state;
+	// ErrNotFound when there is none or it expired before now. A state can
+	// be taken once, across all nodes.
+	TakeChallenge(ctx context.Context, state string, now time.Time) (Challenge, error)
+
+	// RecordFailure counts one failure of a kind for a user at a time.
+	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error
+	// CountFailures counts the user's failures of a kind at or after since.
+	CountFailures(ctx context.Context, userID string, kind FailureKind, since time.Time) (int, error)
+	// ClearFailures removes all the user's failures (help-desk unlock).
+	ClearFailures(ctx context.Context, userID string) error
+
+	// Reset deletes the user's methods, challenges and failures and the
+	// default method, keeping MFAApplied (help desk: lost phone).
+	Reset(ctx context.Context, userID string) error
+
+	// Audit appends an event; Events lists a user's newest first.
+	Audit(ctx context.Context, e Event) error
+	Events(ctx context.Context, userID string, limit int) ([]Event, error)
+
+	// Purge deletes expired challenges and failures older than before.
+	Purge(ctx context.Context, now, before time.Time) error
+
+	// Ping checks the store is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
