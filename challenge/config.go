@@ -1,0 +1,126 @@
+package challenge
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config is the flow's section of the configuration file ("flow"):
+//
+//	flow:
+//	  user_pattern: '^[0-9]{10}$'     # anything else is rejected without a directory query
+//	  languages: [ja, en]             # Reply-Message languages, in order
+//	  enroll_url: https://mfa.example.ac.jp/
+//	  challenge_ttl: 120s
+//	  attempts_per_challenge: 3
+//	  password_lockout: {failures: 5, window: 15m}
+//	  code_lockout: {failures: 10, window: 15m, daily_failures: 30}
+//	  issuer: Example University VPN  # shown in authenticator apps
+//	  messages:                       # optional overrides, by key and language
+//	    totp_prompt: {en: "Enter your VPN code"}
+type Config struct {
+	UserPattern          string        `yaml:"user_pattern"`
+	Languages            []string      `yaml:"languages"`
+	EnrollURL            string        `yaml:"enroll_url"`
+	ChallengeTTL         time.Duration `yaml:"challenge_ttl"`
+	AttemptsPerChallenge int           `yaml:"attempts_per_challenge"`
+	PasswordLockout      Lockout       `yaml:"password_lockout"`
+	CodeLockout          CodeLockout   `yaml:"code_lockout"`
+	Issuer               string        `yaml:"issuer"`
+	// Messages overrides the built-in texts: key → language → text.
+	Messages map[string]map[string]string `yaml:"messages"`
+}
+
+// Lockout pauses a user after Failures failures within Window.
+type Lockout struct {
+	Failures int           `yaml:"failures"`
+	Window   time.Duration `yaml:"window"`
+}
+
+// CodeLockout caps wrong second-factor codes per window and per day.
+type CodeLockout struct {
+	Failures      int           `yaml:"failures"`
+	Window        time.Duration `yaml:"window"`
+	DailyFailures int           `yaml:"daily_failures"`
+}
+
+// SetDefaults fills in every unset field.
+func (c *Config) SetDefaults() {
+	if c.UserPattern == "" {
+		c.UserPattern = `^[0-9]{10}$`
+	}
+	if len(c.Languages) == 0 {
+		c.Languages = []string{"ja", "en"}
+	}
+	if c.ChallengeTTL == 0 {
+		c.ChallengeTTL = 120 * time.Second
+	}
+	if c.AttemptsPerChallenge == 0 {
+		c.AttemptsPerChallenge = 3
+	}
+	if c.PasswordLockout.Failures == 0 {
+		c.PasswordLockout.Failures = 5
+	}
+	if c.PasswordLockout.Window == 0 {
+		c.PasswordLockout.Window = 15 * time.Minute
+	}
+	if c.CodeLockout.Failures == 0 {
+		c.CodeLockout.Failures = 10
+	}
+	if c.CodeLockout.Window == 0 {
+		c.CodeLockout.Window = 15 * time.Minute
+	}
+	if c.CodeLockout.DailyFailures == 0 {
+		c.CodeLockout.DailyFailures = 30
+	}
+	if c.Issuer == "" {
+		c.Issuer = "kakunin"
+	}
+}
+
+// Validate checks the section; errors name the key relative to it.
+func (c *Config) Validate() error {
+	if _, err := regexp.Compile(c.UserPattern); err != nil {
+		return fmt.Errorf("user_pattern: %v", err)
+	}
+	for i, l := range c.Languages {
+		if _, ok := builtin[l]; !ok {
+			return fmt.Errorf("languages[%d]: %q is not a supported language (ja, en)", i, l)
+		}
+	}
+	if c.ChallengeTTL < 10*time.Second || c.ChallengeTTL > 10*time.Minute {
+		return fmt.Errorf("challenge_ttl: %s is outside 10s..10m", c.ChallengeTTL)
+	}
+	if c.AttemptsPerChallenge < 1 || c.AttemptsPerChallenge > 10 {
+		return fmt.Errorf("attempts_per_challenge: %d is outside 1..10", c.AttemptsPerChallenge)
+	}
+	if c.PasswordLockout.Failures < 1 {
+		return fmt.Errorf("password_lockout.failures: must be at least 1")
+	}
+	if c.PasswordLockout.Window <= 0 {
+		return fmt.Errorf("password_lockout.window: must be positive")
+	}
+	if c.CodeLockout.Failures < 1 || c.CodeLockout.DailyFailures < c.CodeLockout.Failures {
+		return fmt.Errorf("code_lockout: failures must be at least 1 and daily_failures at least failures")
+	}
+	if c.CodeLockout.Window <= 0 || c.CodeLockout.Window > 24*time.Hour {
+		return fmt.Errorf("code_lockout.window: must be within 0..24h")
+	}
+	// 6-digit codes, ±1 step: each guess matches with probability 3e-6;
+	// the daily cap keeps a user's daily guessing odds below 1e-4.
+	if p := float64(c.CodeLockout.DailyFailures) * 3 / 1e6; p >= 1e-4 {
+		return fmt.Errorf("code_lockout.daily_failures: %d allows a code to be guessed with probability %.1e a day (keep it below 1e-4, i.e. at most 33)", c.CodeLockout.DailyFailures, p)
+	}
+	for key, langs := range c.Messages {
+		if _, ok := builtin["en"][key]; !ok {
+			return fmt.Errorf("messages.%s: unknown message key", key)
+		}
+		for l := range langs {
+			if _, ok := builtin[l]; !ok {
+				return fmt.Errorf("messages.%s.%s: unsupported language", key, l)
+			}
+		}
+	}
+	return nil
+}

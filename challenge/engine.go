@@ -1,0 +1,346 @@
+package challenge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"kakunin/ldapauth"
+	"kakunin/store"
+)
+
+// Directory checks a password against the university directory.
+type Directory interface {
+	Authenticate(ctx context.Context, user, password string) (ldapauth.Entry, error)
+}
+
+// Engine decides Access-Requests: password first, then a second factor.
+// It keeps no state of its own between rounds: everything a second node
+// needs to answer round two lives in the store.
+type Engine struct {
+	cfg   Config
+	user  *regexp.Regexp
+	msgs  messages
+	dir   Directory
+	st    store.Store
+	log   *slog.Logger
+	audit *slog.Logger
+	m     *metrics
+	now   func() time.Time
+}
+
+// Option changes an Engine at construction.
+type Option func(*Engine)
+
+// WithClock makes the engine read time from now (tests).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithAuditLogger sends the one-line-per-decision audit records to l
+// (default: the engine's logger).
+func WithAuditLogger(l *slog.Logger) Option { return func(e *Engine) { e.audit = l } }
+
+// New returns an engine. cfg must have been defaulted and validated.
+func New(cfg Config, dir Directory, st store.Store, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Engine, error) {
+	re, err := regexp.Compile(cfg.UserPattern)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:  cfg,
+		user: re,
+		msgs: messages{langs: cfg.Languages, overrides: cfg.Messages, enrollURL: cfg.EnrollURL},
+		dir:  dir,
+		st:   st,
+		log:  log,
+		m:    newMetrics(reg),
+		now:  time.Now,
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.audit == nil {
+		e.audit = log
+	}
+	return e, nil
+}
+
+// Authenticate decides one Access-Request and writes its audit record.
+func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
+	start := e.now()
+	var d Decision
+	if len(req.State) > 0 {
+		d = e.secondRound(ctx, req, start)
+	} else {
+		d = e.firstRound(ctx, req, start)
+	}
+	if d.Method == "" {
+		d.Method = "none"
+	}
+	dur := time.Since(start)
+	e.m.decisions.WithLabelValues(d.Outcome.String(), d.Reason).Inc()
+	e.m.duration.WithLabelValues(d.Outcome.String()).Observe(dur.Seconds())
+	e.audit.LogAttrs(ctx, slog.LevelInfo, "decision",
+		slog.String("user", auditUser(req.UserName, e.user)),
+		slog.String("client", req.Client),
+		slog.String("method", d.Method),
+		slog.String("outcome", d.Outcome.String()),
+		slog.String("reason", d.Reason),
+		slog.Int64("duration_ms", dur.Milliseconds()),
+	)
+	return d
+}
+
+// auditUser keeps the audit log free of whatever an attacker typed as a user
+// name (it may be a password typed into the wrong field).
+func auditUser(name string, re *regexp.Regexp) string {
+	if re.MatchString(name) {
+		return name
+	}
+	return "(invalid)"
+}
+
+func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) Decision {
+	if !e.user.MatchString(req.UserName) {
+		return e.reject(msgBadCredentials, "bad_username")
+	}
+	if req.Password == "" {
+		return e.reject(msgBadCredentials, "empty_password")
+	}
+	if locked, err := e.locked(ctx, req.UserName, now, true); err != nil {
+		return e.unavailable(req, "store_error", err)
+	} else if locked {
+		return e.reject(msgLocked, "locked")
+	}
+
+	t := time.Now()
+	entry, err := e.dir.Authenticate(ctx, req.UserName, req.Password)
+	e.m.dirDuration.Observe(time.Since(t).Seconds())
+	switch {
+	case errors.Is(err, ldapauth.ErrInvalidCredentials):
+		if err := e.fail(ctx, req.UserName, store.FailPassword, now); err != nil {
+			e.log.Warn("record password failure", "err", err)
+		}
+		return e.reject(msgBadCredentials, "bad_password")
+	case errors.Is(err, ldapauth.ErrNotAllowed):
+		return e.reject(msgNotAllowed, "not_in_group")
+	case err != nil:
+		e.m.dirErrors.Inc()
+		return e.unavailable(req, "directory_error", err)
+	}
+
+	t = time.Now()
+	methods, err := e.st.Methods(ctx, req.UserName)
+	e.m.storeDuration.WithLabelValues("methods").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	var totps []store.Method
+	for _, m := range methods {
+		if m.Kind == store.KindTOTP {
+			totps = append(totps, m)
+		}
+	}
+	if len(totps) == 0 {
+		if req.Policy.MFAOptional {
+			e.log.Info("accepting on password alone: no method enrolled and the client's mfa policy is optional",
+				"user", req.UserName, "client", req.Client)
+			return Decision{Outcome: Accept, Groups: entry.Groups, Reason: "password_only"}
+		}
+		return e.reject(msgNoMethod, "no_method")
+	}
+	return e.issue(ctx, req, store.Challenge{
+		UserID: req.UserName,
+		Client: req.Client,
+		Groups: entry.Groups,
+	}, msgTOTPPrompt, "challenge_totp", now)
+}
+
+// issue stores a new pending challenge and asks the user for a code.
+func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msg, reason string, now time.Time) Decision {
+	state, err := newState()
+	if err != nil {
+		return e.unavailable(req, "random_error", err)
+	}
+	c.State = state
+	c.CreatedAt = now
+	c.ExpiresAt = now.Add(e.cfg.ChallengeTTL)
+	t := time.Now()
+	err = e.st.CreateChallenge(ctx, c)
+	e.m.storeDuration.WithLabelValues("create_challenge").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	return Decision{Outcome: Challenge, Messages: e.msgs.render(msg), State: []byte(state), Reason: reason, Method: "totp"}
+}
+
+func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) Decision {
+	t := time.Now()
+	c, err := e.st.TakeChallenge(ctx, string(req.State), now)
+	e.m.storeDuration.WithLabelValues("take_challenge").Observe(time.Since(t).Seconds())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return e.reject(msgExpired, "unknown_state")
+	case err != nil:
+		return e.unavailable(req, "store_error", err)
+	}
+	// A State is bound to the user and the NAS it was issued to: a State
+	// replayed from another gateway or for another user is worthless.
+	if c.UserID != req.UserName || c.Client != req.Client {
+		return e.reject(msgExpired, "state_mismatch")
+	}
+	code := strings.TrimSpace(req.Password)
+	if locked, err := e.locked(ctx, c.UserID, now, false); err != nil {
+		return e.unavailable(req, "store_error", err)
+	} else if locked {
+		return e.reject(msgLocked, "locked")
+	}
+
+	t = time.Now()
+	methods, err := e.st.Methods(ctx, c.UserID)
+	e.m.storeDuration.WithLabelValues("methods").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	reason := "bad_code"
+	for _, m := range methods {
+		if m.Kind != store.KindTOTP {
+			continue
+		}
+		step, ok := matchTOTP(m.Secret, code, now)
+		if !ok {
+			continue
+		}
+		t = time.Now()
+		fresh, err := e.st.UseTOTPStep(ctx, m.ID, step, now)
+		e.m.storeDuration.WithLabelValues("use_totp_step").Observe(time.Since(t).Seconds())
+		if err != nil {
+			return e.unavailable(req, "store_error", err)
+		}
+		if fresh {
+			return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "totp"}
+		}
+		// The code was right but already used (or an older one than the
+		// last used): a replay, counted like a wrong code.
+		reason = "replayed_code"
+	}
+
+	if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	c.Attempts++
+	if c.Attempts >= e.cfg.AttemptsPerChallenge {
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCodeFailed), Reason: reason, Method: "totp"}
+	}
+	if locked, err := e.locked(ctx, c.UserID, now, false); err != nil {
+		return e.unavailable(req, "store_error", err)
+	} else if locked {
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgLocked), Reason: "locked", Method: "totp"}
+	}
+	d := e.issue(ctx, req, c, msgWrongCode, reason, now)
+	return d
+}
+
+// locked reports whether the user is paused. Before the password is
+// checked (password=true) both counters apply, so a locked user costs the
+// directory nothing; in round two only the code counters apply.
+func (e *Engine) locked(ctx context.Context, user string, now time.Time, password bool) (bool, error) {
+	t := time.Now()
+	defer func() { e.m.storeDuration.WithLabelValues("count_failures").Observe(time.Since(t).Seconds()) }()
+	if password {
+		n, err := e.st.CountFailures(ctx, user, store.FailPassword, now.Add(-e.cfg.PasswordLockout.Window))
+		if err != nil {
+			return false, err
+		}
+		if n >= e.cfg.PasswordLockout.Failures {
+			return true, nil
+		}
+	}
+	n, err := e.st.CountFailures(ctx, user, store.FailCode, now.Add(-24*time.Hour))
+	if err != nil {
+		return false, err
+	}
+	if n >= e.cfg.CodeLockout.DailyFailures {
+		return true, nil
+	}
+	if n < e.cfg.CodeLockout.Failures {
+		return false, nil
+	}
+	n, err = e.st.CountFailures(ctx, user, store.FailCode, now.Add(-e.cfg.CodeLockout.Window))
+	if err != nil {
+		return false, err
+	}
+	return n >= e.cfg.CodeLockout.Failures, nil
+}
+
+// fail records a failure and, when it completes a lockout, says so in the
+// store's audit trail and the metrics.
+func (e *Engine) fail(ctx context.Context, user string, kind store.FailureKind, now time.Time) error {
+	if err := e.st.RecordFailure(ctx, user, kind, now); err != nil {
+		return err
+	}
+	limit, window := e.cfg.PasswordLockout.Failures, e.cfg.PasswordLockout.Window
+	if kind == store.FailCode {
+		limit, window = e.cfg.CodeLockout.Failures, e.cfg.CodeLockout.Window
+	}
+	n, err := e.st.CountFailures(ctx, user, kind, now.Add(-window))
+	if err != nil {
+		return err
+	}
+	if n == limit {
+		e.m.lockouts.WithLabelValues(string(kind)).Inc()
+		e.log.Warn("user paused after repeated failures", "user", user, "kind", string(kind), "failures", n, "window", window.String())
+		return e.st.Audit(ctx, store.Event{At: now, UserID: user, Actor: "radius", Action: "locked",
+			Detail: string(kind) + " failures reached the limit"})
+	}
+	return nil
+}
+
+func (e *Engine) reject(msg, reason string) Decision {
+	return Decision{Outcome: Reject, Messages: e.msgs.render(msg), Reason: reason}
+}
+
+// unavailable never accepts: the client's policy chooses between a reject
+// that says so and silence, so the NAS fails over to another server.
+func (e *Engine) unavailable(req *Request, reason string, err error) Decision {
+	e.log.Error("cannot decide", "reason", reason, "client", req.Client, "err", err)
+	if req.Policy.DropWhenUnavailable {
+		return Decision{Outcome: Drop, Reason: reason}
+	}
+	return e.reject(msgUnavailable, reason)
+}
+
+// newState is 160 random bits as printable base32 text: gateways such as
+// ocserv cut a State at its first zero byte.
+func newState() (string, error) {
+	b := make([]byte, 20)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b), nil
+}
+
+// Maintain deletes expired challenges and failures older than the longest
+// lockout window, every interval, until ctx ends.
+func (e *Engine) Maintain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := e.now()
+			keep := max(24*time.Hour, e.cfg.PasswordLockout.Window, e.cfg.CodeLockout.Window)
+			if err := e.st.Purge(ctx, now, now.Add(-keep)); err != nil && ctx.Err() == nil {
+				e.log.Warn("purge expired state", "err", err)
+			}
+		}
+	}
+}

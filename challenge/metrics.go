@@ -1,0 +1,48 @@
+package challenge
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	decisions     *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	dirDuration   prometheus.Histogram
+	dirErrors     prometheus.Counter
+	storeDuration *prometheus.HistogramVec
+	lockouts      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakunin_auth_decisions_total",
+			Help: "Decisions by outcome and reason.",
+		}, []string{"outcome", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kakunin_auth_decision_duration_seconds",
+			Help:    "Time to decide one request (one round), by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"outcome"}),
+		dirDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kakunin_auth_directory_duration_seconds",
+			Help:    "Time the directory took to check a password.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		dirErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kakunin_auth_directory_errors_total",
+			Help: "Password checks that failed because the directory could not answer.",
+		}),
+		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kakunin_auth_store_duration_seconds",
+			Help:    "Time of store operations on the login path, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"op"}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakunin_auth_lockouts_total",
+			Help: "Users paused after repeated failures, by kind (password, code).",
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.decisions, m.duration, m.dirDuration, m.dirErrors, m.storeDuration, m.lockouts)
+	}
+	return m
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"kakunin/challenge"
+	"kakunin/ldapauth"
+	"kakunin/radius"
+	"kakunin/store"
+)
+
+// config is the whole configuration file: one section per package.
+type config struct {
+	Radius  radius.Config    `yaml:"radius"`
+	LDAP    ldapauth.Config  `yaml:"ldap"`
+	Store   store.Config     `yaml:"store"`
+	Flow    challenge.Config `yaml:"flow"`
+	Metrics metricsConfig    `yaml:"metrics"`
+	Log     logConfig        `yaml:"log"`
+}
+
+type metricsConfig struct {
+	// Listen is the address of /metrics, /healthz and /readyz; empty
+	// disables it.
+	Listen string `yaml:"listen"`
+}
+
+type logConfig struct {
+	Format string `yaml:"format"` // text (default) or json
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// loadConfig reads, defaults and validates a configuration file. Every
+// error names the key (or line) and the reason.
+func loadConfig(path string) (*config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(b)
+}
+
+func parseConfig(b []byte) (*config, error) {
+	var c config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	c.setDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *config) setDefaults() {
+	c.Radius.SetDefaults()
+	c.LDAP.SetDefaults()
+	c.Store.SetDefaults()
+	c.Flow.SetDefaults()
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9812"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+}
+
+func (c *config) validate() error {
+	for _, s := range []struct {
+		name string
+		v    interface{ Validate() error }
+	}{
+		{"radius", &c.Radius}, {"ldap", &c.LDAP}, {"store", &c.Store}, {"flow", &c.Flow},
+	} {
+		if err := s.v.Validate(); err != nil {
+			return fmt.Errorf("%s.%w", s.name, err)
+		}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	return nil
+}
+
+// dump prints the effective configuration; secrets print masked.
+func (c *config) dump(w io.Writer) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return err
+	}
+	return enc.Close()
+}

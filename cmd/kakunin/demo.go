@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"kakunin/challenge"
+	"kakunin/configs"
+	"kakunin/internal/demodir"
+	"kakunin/store"
+)
+
+// demoUser is enrolled with an authenticator app on the first run, so the
+// demo can be tried at once.
+const demoUser = 0
+
+func runDemo(args []string) error {
+	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
+	data := flags.String("data", "kakunin-demo", "data directory (SQLite store, generated keys and secrets)")
+	radiusAddr := flags.String("radius", "127.0.0.1:1812", "RADIUS authentication address")
+	acctAddr := flags.String("accounting", "127.0.0.1:1813", "RADIUS accounting address")
+	metricsAddr := flags.String("metrics", "127.0.0.1:9812", "metrics and health-check address")
+	ldapAddr := flags.String("ldap", "127.0.0.1:0", "address of the embedded demo directory")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	users, err := demodir.Load(configs.DemoUsers)
+	if err != nil {
+		return fmt.Errorf("demo users: %w", err)
+	}
+	log := newLogger(logConfig{Format: "text", Level: "info"}, os.Stderr)
+	dir, err := demodir.Start(*ldapAddr, users, log.With("component", "demo-directory"))
+	if err != nil {
+		return fmt.Errorf("start demo directory: %w", err)
+	}
+	defer dir.Stop()
+
+	radiusSecret, err := persistentSecret(filepath.Join(*data, "radius.secret"), 18)
+	if err != nil {
+		return err
+	}
+	if _, err := persistentSecret(filepath.Join(*data, "store.key"), 32); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*data, "ldap.secret"), []byte(dir.BindPassword()), 0o600); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*data)
+	if err != nil {
+		return err
+	}
+	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, dir)
+	cfgPath := filepath.Join(abs, "kakunin.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
+		return err
+	}
+	cfg, err := parseConfig([]byte(cfgText))
+	if err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
+	}
+
+	// On the first run, enroll the first demo user with an authenticator
+	// app and keep its seed in the data dir, so radtest can answer.
+	seedPath := filepath.Join(abs, "demo-totp.secret")
+	seedText, err := os.ReadFile(seedPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		seedText, err = enrollDemoUser(cfg, users[demoUser].ID, seedPath)
+	}
+	if err != nil {
+		return err
+	}
+
+	u := users[demoUser]
+	return serveUntilSignal(cfg, log, 5*time.Second, func(a *app) {
+		fmt.Printf(`
+kakunin demo is running.
+  RADIUS     %s (accounting %s), client 127.0.0.1, shared secret %s
+  directory  %s (demo users from configs/demo-users.yaml)
+  store      %s
+  metrics    http://%s/metrics  (readiness: /readyz)
+
+Sign in as the demo user %s (%s) from another terminal:
+  go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s -totp-secret %s
+Leave out -totp-secret to type the code yourself: add the seed %s to an
+authenticator app, or enroll your own app for another demo user and scan the QR code:
+  go run ./cmd/kakunin user add-totp -config %s 2024000002
+Help desk view:
+  go run ./cmd/kakunin user show -config %s %s
+Stop with Ctrl-C.
+`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr,
+			u.ID, u.Name, *radiusAddr, radiusSecret, u.ID, shellQuote(u.Password), seedText, seedText,
+			cfgPath, cfgPath, u.ID)
+	})
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func enrollDemoUser(cfg *config, id, seedPath string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, os.Stderr))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	admin, err := challenge.NewAdmin(cfg.Flow, st)
+	if err != nil {
+		return nil, err
+	}
+	seed, _, err := challenge.NewTOTPKey(cfg.Flow.Issuer, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := admin.AddTOTP(ctx, id, "demo app", seed, "demo"); err != nil {
+		return nil, err
+	}
+	text := []byte(challenge.EncodeTOTPSecret(seed))
+	return text, os.WriteFile(seedPath, text, 0o600)
+}
+
+// persistentSecret reads a random secret from path, creating it on first
+// use, so the demo keeps its shared secret and store key across runs.
+func persistentSecret(path string, n int) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return string(b), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	s := base64.RawURLEncoding.EncodeToString(b)
+	if n == 32 {
+		s = base64.StdEncoding.EncodeToString(b)
+	}
+	return s, os.WriteFile(path, []byte(s), 0o600)
+}
+
+func demoConfig(data, radiusAddr, acctAddr, metricsAddr string, dir *demodir.Directory) string {
+	q := func(s string) string { b, _ := yaml.Marshal(s); return string(b[:len(b)-1]) }
+	return fmt.Sprintf(`# Written by "kakunin demo"; rewritten at every start.
+radius:
+  listen: [%s]
+  accounting_listen: [%s]
+  clients:
+    - name: localhost
+      addresses: [127.0.0.1, "::1"]
+      secret: {file: %s}
+      mfa: required
+  group_attributes:
+    - group: vpn-staff
+      attributes:
+        - {name: Class, value: staff}
+ldap:
+  urls: [%s]
+  bind_dn: %s
+  bind_password: {file: %s}
+  base_dn: %s
+  required_group: %s
+  attributes: {mail: mail, phone: telephoneNumber}
+store:
+  driver: sqlite
+  path: %s
+  encryption:
+    keys:
+      - id: demo
+        key: {file: %s}
+flow:
+  issuer: kakunin demo
+  enroll_url: http://127.0.0.1:8080/
+metrics:
+  listen: %s
+`, q(radiusAddr), q(acctAddr), q(filepath.Join(data, "radius.secret")),
+		q(dir.URL()), q(dir.BindDN()), q(filepath.Join(data, "ldap.secret")), q(dir.BaseDN()), q(dir.GroupDN("vpn-staff")),
+		q(filepath.Join(data, "kakunin.db")), q(filepath.Join(data, "store.key")), q(metricsAddr))
+}

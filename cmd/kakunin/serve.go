@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"kakunin/challenge"
+	"kakunin/ldapauth"
+	"kakunin/radius"
+	"kakunin/store"
+)
+
+// app is kakunin wired together from a configuration.
+type app struct {
+	cfg     *config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	store   store.Store
+	dir     *ldapauth.Directory
+	engine  *challenge.Engine
+	radius  *radius.Server
+	http    *http.Server
+	httpLn  net.Listener
+	stopBg  context.CancelFunc
+	bgDone  chan struct{}
+	started time.Time
+}
+
+func newLogger(c logConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// newApp opens the store and the directory and builds the server; nothing
+// listens until start.
+func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if a.store, err = store.Open(ctx, cfg.Store, log.With("component", "store")); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if a.dir, err = ldapauth.New(cfg.LDAP, log.With("component", "ldap"), a.reg); err != nil {
+		a.store.Close()
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	a.engine, err = challenge.New(cfg.Flow, a.dir, a.store, log.With("component", "flow"), a.reg,
+		challenge.WithAuditLogger(log.With("component", "audit")))
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	if a.radius, err = radius.New(cfg.Radius, a.engine, log.With("component", "radius"), a.reg); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) start() error {
+	if err := a.radius.Start(); err != nil {
+		return err
+	}
+	if a.cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		a.httpLn = ln
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("GET /readyz", a.ready)
+		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go a.http.Serve(ln)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.stopBg, a.bgDone = cancel, make(chan struct{})
+	go func() { defer close(a.bgDone); a.engine.Maintain(bg, time.Minute) }()
+	a.started = time.Now()
+	for _, addr := range a.radius.AuthAddrs() {
+		a.log.Info("listening for Access-Request", "addr", addr.String())
+	}
+	for _, addr := range a.radius.AcctAddrs() {
+		a.log.Info("listening for Accounting-Request", "addr", addr.String())
+	}
+	if a.httpLn != nil {
+		a.log.Info("serving metrics and health checks", "addr", a.httpLn.Addr().String())
+	}
+	return nil
+}
+
+// ready answers 200 only when the directory and the store both answer.
+func (a *app) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var problems []string
+	if err := a.dir.Ping(ctx); err != nil {
+		problems = append(problems, "directory: unreachable")
+		a.log.Warn("readiness: directory", "err", err)
+	}
+	if err := a.store.Ping(ctx); err != nil {
+		problems = append(problems, "store: unreachable")
+		a.log.Warn("readiness: store", "err", err)
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, strings.Join(problems, "\n")+"\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// shutdown stops reading, lets in-flight decisions finish up to the
+// context's deadline, then closes the store and the directory.
+func (a *app) shutdown(ctx context.Context) error {
+	err := a.radius.Shutdown(ctx)
+	if a.http != nil {
+		a.http.Shutdown(ctx)
+	}
+	if a.stopBg != nil {
+		a.stopBg()
+		<-a.bgDone
+	}
+	a.close()
+	return err
+}
+
+func (a *app) close() {
+	if a.dir != nil {
+		a.dir.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
+	grace := fs.Duration("shutdown-grace", 90*time.Second, "how long SIGTERM waits for in-flight requests")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	log := newLogger(cfg.Log, os.Stderr)
+	return serveUntilSignal(cfg, log, *grace, nil)
+}
+
+// serveUntilSignal runs until SIGTERM or SIGINT; ready (may be nil) is
+// called once everything listens.
+func serveUntilSignal(cfg *config, log *slog.Logger, grace time.Duration, ready func(*app)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := a.start(); err != nil {
+		a.shutdown(context.Background())
+		return err
+	}
+	if ready != nil {
+		ready(a)
+	}
+	<-ctx.Done()
+	log.Info("stopping: finishing in-flight requests", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := a.shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func runCheckConfig(args []string) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	fmt.Fprintf(os.Stdout, "# %s is valid. Effective configuration (secrets masked):\n", *path)
+	return cfg.dump(os.Stdout)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/boombuler/barcode/qr"
+
+	"kakunin/challenge"
+	"kakunin/store"
+)
+
+const userUsage = `Usage: kakunin user COMMAND [flags] ID
+
+Commands:
+  show ID                          enrollment, recent failures and audit events
+  add-totp [-label L] [-secret BASE32] ID
+                                   enroll an authenticator app (prints the otpauth:// URI and a QR code)
+  delete-method ID METHOD-ID       delete one method
+  reset ID                         delete every method (lost phone); the next sign-in asks for setup again
+  unlock ID                        clear the user's failure counters
+
+Every command takes -config FILE (default /etc/kakunin/kakunin.yaml).
+`
+
+func runUser(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, userUsage)
+		return errors.New("missing command")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
+	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
+	label := fs.String("label", "", "add-totp: label shown to the user")
+	secret := fs.String("secret", "", "add-totp: import this base32 seed instead of generating one")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	want := map[string]int{"show": 1, "add-totp": 1, "delete-method": 2, "reset": 1, "unlock": 1}
+	n, ok := want[sub]
+	if !ok {
+		fmt.Fprint(os.Stderr, userUsage)
+		return fmt.Errorf("unknown command %q", sub)
+	}
+	if fs.NArg() != n {
+		fmt.Fprint(os.Stderr, userUsage)
+		return fmt.Errorf("%s takes %d argument(s)", sub, n)
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, os.Stderr))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	admin, err := challenge.NewAdmin(cfg.Flow, st)
+	if err != nil {
+		return err
+	}
+	id := fs.Arg(0)
+	actor := "cli:" + osUser()
+	switch sub {
+	case "show":
+		s, err := admin.Show(ctx, id)
+		if err != nil {
+			return err
+		}
+		printStatus(os.Stdout, s)
+	case "add-totp":
+		var seed []byte
+		if *secret != "" {
+			if seed, err = challenge.ParseTOTPSecret(*secret); err != nil {
+				return fmt.Errorf("-secret: %w", err)
+			}
+		}
+		m, uri, err := admin.AddTOTP(ctx, id, *label, seed, actor)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Enrolled authenticator app %s for %s.\n", m.ID, id)
+		if *secret == "" {
+			fmt.Printf("Scan this QR code with the authenticator app, or enter the URI by hand:\n\n")
+			if err := printQR(os.Stdout, uri); err != nil {
+				return err
+			}
+			fmt.Printf("\n%s\n", uri)
+		}
+	case "delete-method":
+		if err := admin.DeleteMethod(ctx, id, fs.Arg(1), actor); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%s has no method %s", id, fs.Arg(1))
+			}
+			return err
+		}
+		fmt.Printf("Deleted method %s of %s.\n", fs.Arg(1), id)
+	case "reset":
+		if err := admin.Reset(ctx, id, actor); err != nil {
+			return err
+		}
+		fmt.Printf("Reset %s: every method deleted; the next sign-in asks for a new one.\n", id)
+	case "unlock":
+		if err := admin.Unlock(ctx, id, actor); err != nil {
+			return err
+		}
+		fmt.Printf("Unlocked %s: failure counters cleared.\n", id)
+	}
+	return nil
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+func printStatus(w io.Writer, s challenge.Status) {
+	fmt.Fprintf(w, "User %s\n", s.User.ID)
+	if !s.Known {
+		fmt.Fprintln(w, "  not enrolled (no record in the store)")
+	} else {
+		fmt.Fprintf(w, "  MFA applied: %v\n", s.User.MFAApplied)
+	}
+	fmt.Fprintf(w, "  failures in the last 24 h: password %d, code %d\n", s.PasswordFailures, s.CodeFailures)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nMETHOD ID\tKIND\tLABEL\tDEFAULT\tADDED\tLAST USED\n")
+	for _, m := range s.Methods {
+		def := ""
+		if m.ID == s.User.DefaultMethod {
+			def = "yes"
+		}
+		last := "never"
+		if !m.LastUsed.IsZero() {
+			last = m.LastUsed.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Label, def, m.CreatedAt.Local().Format(time.DateTime), last)
+	}
+	tw.Flush()
+	if len(s.Events) > 0 {
+		fmt.Fprintln(w, "\nRecent events:")
+		for _, e := range s.Events {
+			fmt.Fprintf(w, "  %s  %-15s %-20s %s\n", e.At.Local().Format(time.DateTime), e.Action, e.Actor, e.Detail)
+		}
+	}
+}
+
+// printQR draws a QR code with Unicode half blocks: two modules a
+// character, dark on light, with the quiet zone scanners need.
+func printQR(w io.Writer, text string) error {
+	code, err := qr.Encode(text, qr.M, qr.Auto)
+	if err != nil {
+		return err
+	}
+	size := code.Bounds().Dx()
+	const quiet = 2
+	dark := func(x, y int) bool {
+		if x < 0 || y < 0 || x >= size || y >= size {
+			return false
+		}
+		r, _, _, _ := code.At(x, y).RGBA()
+		return r < 0x8000
+	}
+	var b strings.Builder
+	for y := -quiet; y < size+quiet; y += 2 {
+		for x := -quiet; x < size+quiet; x++ {
+			top, bottom := dark(x, y), dark(x, y+1)
+			switch {
+			case top && bottom:
+				b.WriteRune(' ')
+			case top:
+				b.WriteRune('▄')
+			case bottom:
+				b.WriteRune('▀')
+			default:
+				b.WriteRune('█')
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}

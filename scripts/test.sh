@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine or a developer's one:
+# installs what the integration tests run against (slapd, radclient), checks
+# PostgreSQL answers, then vets and tests every package. Fails loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+
+need=()
+command -v slapd >/dev/null 2>&1 || need+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
+command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The store's conformance suite runs against PostgreSQL too.
+pg="${KAKUNIN_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "== PostgreSQL is not answering on 127.0.0.1:5432; trying to start it"
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+fi
+export KAKUNIN_TEST_POSTGRES="$pg"
+
+echo "== go version: $(go version)"
+echo "== go mod download"
+go mod download
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== go test (race detector on)"
+CI="${CI:-true}" go test -race -count=1 -timeout 20m ./...
+echo "== fuzz the packet parser briefly"
+go test -run='^$' -fuzz=FuzzServePacket -fuzztime=20s ./radius
+echo "== all tests passed"
