@@ -34,12 +34,12 @@ var ErrBadUser = errors.New("not a valid user ID")
 
 // Status is one user's enrollment as the help desk sees it.
 type Status struct {
-	User            store.User
-	Known           bool
-	Methods         []store.Method
+	User             store.User
+	Known            bool
+	Methods          []store.Method
 	PasswordFailures int // in the last 24 h
-	CodeFailures    int // in the last 24 h
-	Events          []store.Event
+	CodeFailures     int // in the last 24 h
+	Events           []store.Event
 }
 
 // Show returns the user's enrollment, recent failures and audit events.
