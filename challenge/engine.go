@@ -93,6 +93,8 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 		slog.String("outcome", d.Outcome.String()),
 		slog.String("reason", d.Reason),
 		slog.Int64("duration_ms", dur.Milliseconds()),
+		slog.String("calling_station_id", req.CallingStationID),
+		slog.String("nas_identifier", req.NASIdentifier),
 	)
 	return d
 }
