@@ -1,0 +1,588 @@
+package ldapauth
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes the authentication flow acts on. Errors returned by Directory
+// wrap exactly one of them.
+var (
+	// ErrInvalidCredentials: wrong password, unknown user, or an account
+	// the directory refuses (locked, disabled, expired). Deliberately one
+	// error, so the flow cannot tell a user which it was; the log says.
+	ErrInvalidCredentials = errors.New("ldapauth: invalid credentials")
+	// ErrNotAllowed: the password is right but the user is not a member of
+	// the required group.
+	ErrNotAllowed = errors.New("ldapauth: not a member of the required group")
+	// ErrUnavailable: no directory server could answer (network, timeout,
+	// TLS, an unexpected result); the cause is wrapped.
+	ErrUnavailable = errors.New("ldapauth: directory unavailable")
+	// ErrNoSuchUser: Lookup found no entry for the name.
+	ErrNoSuchUser = errors.New("ldapauth: no such user")
+)
+
+var (
+	errClosed     = errors.New("directory closed")
+	errAmbiguous  = errors.New("user_filter matches more than one entry")
+	errUnreadable = errors.New("entry not readable")
+)
+
+// Entry is what the directory says about a user.
+type Entry struct {
+	// DN is the user's entry.
+	DN string
+	// Attributes holds the first value of each configured attribute the
+	// entry has, by kakunin's name (mail, phone, …).
+	Attributes map[string]string
+	// Groups are the DNs in the entry's group attribute. Authenticate
+	// fills it only when a required group or NeedGroups asks for it.
+	Groups []string
+}
+
+// Directory checks passwords against an LDAP directory and reads users'
+// groups and attributes. It is safe for concurrent use.
+type Directory struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	logins  map[string]prometheus.Counter
+	now     func() time.Time
+	servers []*server
+	service *pool // bound as the service account
+	users   *pool // bound as the last user who logged in
+	cache   *dnCache
+
+	filterPre, filterPost string   // user_filter around its %s
+	bindPre, bindPost     string   // bind_template around its %s
+	bindIsDN              bool     // bind_template is a DN, not a principal name
+	requiredGroup         *ldap.DN // parsed RequiredGroup, nil if none
+	needGroups            bool
+	readAttrs             []string // attributes Authenticate needs; none: skip the read
+	lookupAttrs           []string // attributes Lookup returns
+
+	closed atomic.Bool
+}
+
+// New returns a Directory for cfg, which must be valid. It does not
+// connect: Ping tells whether the directory answers.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Directory, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldapauth: invalid configuration:\n%w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("ldapauth: metrics: %w", err)
+	}
+	cfg.URLs = slices.Clone(cfg.URLs)
+	cfg.Attributes = maps.Clone(cfg.Attributes)
+	d := &Directory{
+		cfg:    cfg,
+		log:    log,
+		m:      m,
+		logins: map[string]prometheus.Counter{},
+		now:    time.Now,
+	}
+	for _, o := range []string{outcomeOK, outcomeInvalid, outcomeNotAllowed, outcomeUnavailable} {
+		d.logins[o] = m.logins.WithLabelValues(o)
+	}
+
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		if roots, err = loadCAFile(cfg.CAFile); err != nil {
+			return nil, fmt.Errorf("ldapauth: ca_file: %w", err)
+		}
+	}
+	sessions := tls.NewLRUClientSessionCache(0)
+	for i, raw := range cfg.URLs {
+		u, err := parseServerURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("ldapauth: urls[%d]: %w", i, err)
+		}
+		s := &server{index: i, url: raw, addr: u.Host, ldaps: u.Scheme == "ldaps", startTLS: u.Scheme == "ldap" && cfg.StartTLS}
+		if s.ldaps || s.startTLS {
+			name := cfg.ServerName
+			if name == "" {
+				name = u.Hostname()
+			}
+			s.tls = &tls.Config{
+				RootCAs:            roots,
+				ServerName:         name,
+				MinVersion:         tls.VersionTLS12,
+				ClientSessionCache: sessions,
+			}
+		}
+		d.servers = append(d.servers, s)
+	}
+	d.service = newPool(d, "service", true, cfg.PoolSize)
+	d.users = newPool(d, "user", false, cfg.PoolSize)
+	if cfg.DNCacheTTL > 0 && cfg.BindTemplate == "" {
+		d.cache = newDNCache(cfg.DNCacheTTL, cfg.DNCacheSize)
+	}
+
+	d.filterPre, d.filterPost, _ = strings.Cut(cfg.UserFilter, "%s")
+	if cfg.BindTemplate != "" {
+		d.bindPre, d.bindPost, _ = strings.Cut(cfg.BindTemplate, "%s")
+		d.bindIsDN = isDNTemplate(cfg.BindTemplate)
+	}
+	if cfg.RequiredGroup != "" {
+		if d.requiredGroup, err = ldap.ParseDN(cfg.RequiredGroup); err != nil {
+			return nil, fmt.Errorf("ldapauth: required_group: %w", err)
+		}
+	}
+	d.needGroups = cfg.RequiredGroup != "" || cfg.NeedGroups
+	if d.needGroups {
+		d.readAttrs = append(d.readAttrs, cfg.GroupAttribute)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Attributes)) {
+		d.readAttrs = appendAttr(d.readAttrs, cfg.Attributes[name])
+	}
+	d.lookupAttrs = appendAttr(slices.Clone(d.readAttrs), cfg.GroupAttribute)
+	return d, nil
+}
+
+func appendAttr(attrs []string, a string) []string {
+	if slices.ContainsFunc(attrs, func(b string) bool { return strings.EqualFold(a, b) }) {
+		return attrs
+	}
+	return append(attrs, a)
+}
+
+// Authenticate checks user's password and, when configured, membership of
+// the required group, and returns the user's entry. It fails with an
+// error wrapping ErrInvalidCredentials, ErrNotAllowed or ErrUnavailable.
+//
+// An empty password is refused without contacting the directory: a simple
+// bind with a DN and no password is an unauthenticated bind, which many
+// servers accept.
+func (d *Directory) Authenticate(ctx context.Context, user, password string) (Entry, error) {
+	start := time.Now()
+	e, reason, err := d.authenticate(ctx, user, password)
+	took := slog.Duration("duration", time.Since(start))
+	switch {
+	case err == nil:
+		d.logins[outcomeOK].Inc()
+		d.log.Debug("ldap: password accepted", "user", user, "dn", e.DN, took)
+	case errors.Is(err, ErrInvalidCredentials):
+		d.logins[outcomeInvalid].Inc()
+		d.log.Info("ldap: credentials rejected", "user", user, "reason", reason, took)
+	case errors.Is(err, ErrNotAllowed):
+		d.logins[outcomeNotAllowed].Inc()
+		d.log.Info("ldap: not in the required group", "user", user, "dn", e.DN, "group", d.cfg.RequiredGroup, took)
+	default:
+		d.logins[outcomeUnavailable].Inc()
+		d.log.Warn("ldap: directory unavailable", "user", user, "err", err, took)
+	}
+	return e, err
+}
+
+// authenticate returns the reason for a rejection, for the log only.
+func (d *Directory) authenticate(ctx context.Context, user, password string) (Entry, string, error) {
+	if d.closed.Load() {
+		return Entry{}, "", unavailable(errClosed)
+	}
+	if password == "" {
+		return Entry{}, "empty password", ErrInvalidCredentials
+	}
+	if !validUserName(user) {
+		return Entry{}, "malformed user name", ErrInvalidCredentials
+	}
+
+	var (
+		dn     string
+		cached bool
+		found  *ldap.Entry // the entry, when a search (with readAttrs) found it
+	)
+	if d.cfg.BindTemplate != "" {
+		var ok bool
+		if dn, ok = d.bindName(user); !ok {
+			return Entry{}, "user name not usable in bind_template", ErrInvalidCredentials
+		}
+	} else {
+		if d.cache != nil {
+			if dn, cached = d.cache.get(user, d.now()); cached {
+				d.m.cacheHit.Inc()
+			} else {
+				d.m.cacheMiss.Inc()
+			}
+		}
+		if !cached {
+			e, err := d.find(ctx, user, d.readAttrs)
+			if err != nil {
+				return d.findFailed(err)
+			}
+			found, dn = e, e.DN
+			if d.cache != nil {
+				d.cache.put(user, dn, d.now())
+			}
+		}
+	}
+
+	c, err := d.users.get(ctx)
+	if err != nil {
+		return Entry{}, "", unavailable(err)
+	}
+	defer d.users.put(c)
+
+	err = d.bind(ctx, c, dn, password)
+	if cached && isRejected(err) {
+		// Maybe the entry moved: search again, but bind again only if the
+		// DN changed, so a wrong password is tried once, and counted once
+		// by the directory's lockout.
+		e, ferr := d.find(ctx, user, d.readAttrs)
+		switch {
+		case ferr != nil:
+			d.cache.drop(user)
+			return d.findFailed(ferr)
+		case !sameDN(e.DN, dn):
+			d.log.Debug("ldap: cached DN outdated", "user", user, "old", dn, "new", e.DN)
+			found, dn = e, e.DN
+			d.cache.put(user, dn, d.now())
+			err = d.bind(ctx, c, dn, password)
+		}
+	}
+	if err != nil {
+		if isRejected(err) {
+			return Entry{}, rejectReason(err), ErrInvalidCredentials
+		}
+		return Entry{}, "", unavailable(fmt.Errorf("bind %s: %w", dn, err))
+	}
+
+	if len(d.readAttrs) == 0 {
+		return Entry{DN: dn}, "", nil
+	}
+	if found == nil {
+		if found, err = d.readAfterBind(ctx, c, user, dn); err != nil {
+			return Entry{DN: dn}, "", unavailable(err)
+		}
+	}
+	entry := d.entry(found, d.needGroups)
+	if d.requiredGroup != nil && !d.inRequiredGroup(entry.Groups) {
+		return entry, "", ErrNotAllowed
+	}
+	return entry, "", nil
+}
+
+// findFailed maps a failed user search to Authenticate's result.
+func (d *Directory) findFailed(err error) (Entry, string, error) {
+	switch {
+	case errors.Is(err, ErrNoSuchUser):
+		return Entry{}, "no such user", ErrInvalidCredentials
+	case errors.Is(err, errAmbiguous):
+		return Entry{}, err.Error(), ErrInvalidCredentials
+	}
+	return Entry{}, "", unavailable(err)
+}
+
+// Lookup finds a user's entry as the service account, with all configured
+// attributes and the groups. An unknown user is ErrNoSuchUser. It is for
+// help-desk tools, not for logins: the login flow must not tell whether a
+// user exists.
+func (d *Directory) Lookup(ctx context.Context, user string) (Entry, error) {
+	if d.closed.Load() {
+		return Entry{}, unavailable(errClosed)
+	}
+	if !validUserName(user) {
+		return Entry{}, ErrNoSuchUser
+	}
+	e, err := d.find(ctx, user, d.lookupAttrs)
+	switch {
+	case errors.Is(err, ErrNoSuchUser):
+		return Entry{}, ErrNoSuchUser
+	case err != nil:
+		return Entry{}, unavailable(err)
+	}
+	return d.entry(e, true), nil
+}
+
+// Ping checks that a server answers the service account: readiness.
+func (d *Directory) Ping(ctx context.Context) error {
+	if d.closed.Load() {
+		return unavailable(errClosed)
+	}
+	err := d.withService(ctx, func(c *conn) error {
+		return d.op(ctx, c, opPing, func(l *ldap.Conn) error {
+			_, err := l.Search(ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+				1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
+			return err
+		})
+	})
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Close closes the pooled connections. Calls after Close fail with
+// ErrUnavailable.
+func (d *Directory) Close() error {
+	d.closed.Store(true)
+	d.service.close()
+	d.users.close()
+	return nil
+}
+
+func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
+
+// bind checks a user's password on c.
+func (d *Directory) bind(ctx context.Context, c *conn, dn, password string) error {
+	return d.op(ctx, c, opBind, func(l *ldap.Conn) error { return l.Bind(dn, password) })
+}
+
+// withService runs f on a service connection. A search on a connection
+// that sat in the pool is retried once on another if the first one turns
+// out broken (a server restart, a firewall that forgot the connection).
+func (d *Directory) withService(ctx context.Context, f func(*conn) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := d.service.get(ctx)
+		if err != nil {
+			return err
+		}
+		err = f(c)
+		retry := err != nil && attempt == 0 && c.reused && c.broken && isServerFailure(err) && ctx.Err() == nil
+		d.service.put(c)
+		if !retry {
+			return err
+		}
+		d.log.Debug("ldap: pooled service connection failed, retrying", "server", c.srv.url, "err", err)
+	}
+}
+
+// find searches for user's entry as the service account.
+func (d *Directory) find(ctx context.Context, user string, attrs []string) (*ldap.Entry, error) {
+	var e *ldap.Entry
+	err := d.withService(ctx, func(c *conn) error {
+		var err error
+		e, err = d.searchUser(ctx, c, opSearch, user, attrs)
+		return err
+	})
+	return e, err
+}
+
+// searchUser runs user_filter for user on c: exactly one entry, or
+// ErrNoSuchUser or errAmbiguous.
+func (d *Directory) searchUser(ctx context.Context, c *conn, op, user string, attrs []string) (*ldap.Entry, error) {
+	if len(attrs) == 0 {
+		attrs = []string{"1.1"} // RFC 4511: no attributes
+	}
+	filter := d.filterPre + ldap.EscapeFilter(user) + d.filterPost
+	var res *ldap.SearchResult
+	err := d.op(ctx, c, op, func(l *ldap.Conn) error {
+		var err error
+		res, err = l.Search(ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+			2, d.timeLimit(), false, filter, attrs, nil))
+		return err
+	})
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || err == nil && len(res.Entries) > 1:
+		d.log.Error("ldap: user_filter matches more than one entry; refusing the user", "user", user, "filter", filter)
+		return nil, errAmbiguous
+	case err != nil:
+		return nil, fmt.Errorf("search %s: %w", filter, err)
+	case len(res.Entries) == 0:
+		return nil, ErrNoSuchUser
+	}
+	return res.Entries[0], nil
+}
+
+// readAfterBind reads the entry of the user just bound on c, as that
+// user, or as the service account if the user may not read it.
+func (d *Directory) readAfterBind(ctx context.Context, c *conn, user, dn string) (*ldap.Entry, error) {
+	var (
+		e   *ldap.Entry
+		err error
+	)
+	if d.cfg.BindTemplate != "" && !d.bindIsDN {
+		// Bound with a principal name: the DN is not known yet.
+		e, err = d.searchUser(ctx, c, opRead, user, d.readAttrs)
+		if err != nil && canFallBack(err) {
+			d.log.Debug("ldap: user cannot find own entry; searching as the service account", "user", user)
+			e, err = d.find(ctx, user, d.readAttrs)
+		}
+	} else {
+		e, err = d.readEntry(ctx, c, dn)
+		if err != nil && canFallBack(err) {
+			d.log.Debug("ldap: user cannot read own entry; reading as the service account", "dn", dn)
+			err = d.withService(ctx, func(c *conn) error {
+				e, err = d.readEntry(ctx, c, dn)
+				return err
+			})
+		}
+	}
+	if errors.Is(err, ErrNoSuchUser) {
+		// The bind succeeded, so the entry exists: it is hidden.
+		return nil, fmt.Errorf("%s: %w", dn, errUnreadable)
+	}
+	return e, err
+}
+
+// canFallBack reports errors of a read that the service account might not
+// get.
+func canFallBack(err error) bool {
+	return errors.Is(err, ErrNoSuchUser) || errors.Is(err, errUnreadable) ||
+		ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInsufficientAccessRights)
+}
+
+// readEntry reads the configured attributes of the entry at dn.
+func (d *Directory) readEntry(ctx context.Context, c *conn, dn string) (*ldap.Entry, error) {
+	var res *ldap.SearchResult
+	err := d.op(ctx, c, opRead, func(l *ldap.Conn) error {
+		var err error
+		res, err = l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, d.timeLimit(), false, "(objectClass=*)", d.readAttrs, nil))
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", dn, err)
+	case len(res.Entries) == 0:
+		return nil, fmt.Errorf("read %s: %w", dn, errUnreadable)
+	}
+	return res.Entries[0], nil
+}
+
+// entry converts a directory entry to kakunin's names.
+func (d *Directory) entry(e *ldap.Entry, groups bool) Entry {
+	out := Entry{DN: e.DN}
+	for name, attr := range d.cfg.Attributes {
+		if v := e.GetEqualFoldAttributeValue(attr); v != "" {
+			if out.Attributes == nil {
+				out.Attributes = make(map[string]string, len(d.cfg.Attributes))
+			}
+			out.Attributes[name] = v
+		}
+	}
+	if groups {
+		out.Groups = e.GetEqualFoldAttributeValues(d.cfg.GroupAttribute)
+	}
+	return out
+}
+
+// inRequiredGroup compares DNs as the directory does: attribute types and
+// values case-insensitively, spacing and escaping normalised.
+func (d *Directory) inRequiredGroup(groups []string) bool {
+	for _, g := range groups {
+		if strings.EqualFold(g, d.cfg.RequiredGroup) {
+			return true
+		}
+	}
+	for _, g := range groups {
+		if dn, err := ldap.ParseDN(g); err == nil && dn.EqualFold(d.requiredGroup) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameDN(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	da, err1 := ldap.ParseDN(a)
+	db, err2 := ldap.ParseDN(b)
+	return err1 == nil && err2 == nil && da.EqualFold(db)
+}
+
+// timeLimit is the server-side time limit of a search, in whole seconds.
+func (d *Directory) timeLimit() int {
+	return max(1, int((d.cfg.Timeout+time.Second-1)/time.Second))
+}
+
+// validUserName refuses names no directory user has, before they reach a
+// filter or a DN: control characters, invalid UTF-8, surrounding spaces
+// (which LDAP matching ignores, so " alice" would log in as "alice" under
+// another name), and absurd lengths.
+func validUserName(user string) bool {
+	if user == "" || len(user) > 256 || !utf8.ValidString(user) {
+		return false
+	}
+	for _, r := range user {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(user)
+	last, _ := utf8.DecodeLastRuneInString(user)
+	return !unicode.IsSpace(first) && !unicode.IsSpace(last)
+}
+
+// bindName fills bind_template with user: escaped for a DN, or refused if
+// it has characters that could change a principal name.
+func (d *Directory) bindName(user string) (string, bool) {
+	if d.bindIsDN {
+		return d.bindPre + ldap.EscapeDN(user) + d.bindPost, true
+	}
+	if strings.ContainsAny(user, "@\\/,;=+<>\"#*()") || strings.ContainsFunc(user, unicode.IsSpace) {
+		return "", false
+	}
+	return d.bindPre + user + d.bindPost, true
+}
+
+// isRejected reports a bind refused for the credentials. 49 is invalid
+// credentials, whatever the reason (Active Directory adds its reason in
+// the message; OpenLDAP's ppolicy gives 49 for locked accounts too). 389
+// Directory Server answers 19 for an account locked by its password
+// policy. 32 is what a few servers answer for an unknown bind DN.
+func isRejected(err error) bool {
+	return ldap.IsErrorAnyOf(err,
+		ldap.LDAPResultInvalidCredentials,
+		ldap.LDAPResultConstraintViolation,
+		ldap.LDAPResultNoSuchObject)
+}
+
+// adReasons are the "data" codes of Active Directory's invalid
+// credentials message (AcceptSecurityContext error, data 775, …).
+var adReasons = map[string]string{
+	"525": "no such user",
+	"52e": "bad password",
+	"530": "logon not permitted at this time",
+	"531": "logon not permitted at this workstation",
+	"532": "password expired",
+	"533": "account disabled",
+	"568": "too many security IDs",
+	"701": "account expired",
+	"773": "password must be changed",
+	"775": "account locked",
+}
+
+// rejectReason names why a bind was refused, for the log.
+func rejectReason(err error) string {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return "invalid credentials"
+	}
+	switch le.ResultCode {
+	case ldap.LDAPResultConstraintViolation:
+		return "refused by password policy"
+	case ldap.LDAPResultNoSuchObject:
+		return "no such user"
+	}
+	if le.Err != nil {
+		msg := le.Err.Error()
+		if _, after, ok := strings.Cut(msg, ", data "); ok {
+			code, _, _ := strings.Cut(after, ",")
+			if r, ok := adReasons[strings.ToLower(strings.TrimSpace(code))]; ok {
+				return r
+			}
+			return "active directory code " + code
+		}
+	}
+	return "bad password"
+}
