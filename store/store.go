@@ -12,6 +12,11 @@ var (
 	// ErrConflict is returned when a unique constraint would be broken
 	// (e.g. a second method of a kind that allows only one).
 	ErrConflict = errors.New("store: conflict")
+	// ErrDecrypt is returned when a stored secret cannot be decrypted: it
+	// was written under a key that is no longer configured, with other key
+	// material under the same id, or the row was tampered with or copied
+	// from another row. The error says which method and key id.
+	ErrDecrypt = errors.New("store: cannot decrypt")
 )
 
 // MethodKind is the kind of a second-factor method.
@@ -96,7 +101,9 @@ type Event struct {
 type Store interface {
 	// GetUser returns ErrNotFound for an unknown user.
 	GetUser(ctx context.Context, id string) (User, error)
-	// PutUser creates or updates a user.
+	// PutUser creates or updates a user. It keeps CreatedAt of an existing
+	// user. A DefaultMethod that is not one of the user's methods gives
+	// ErrNotFound.
 	PutUser(ctx context.Context, u User) error
 
 	// Methods returns the user's methods (secrets decrypted), oldest first.
@@ -115,8 +122,8 @@ type Store interface {
 	// CreateChallenge stores a pending challenge.
 	CreateChallenge(ctx context.Context, c Challenge) error
 	// TakeChallenge removes and returns the challenge with this state;
-	// ErrNotFound when there is none or it expired before now. A state can
-	// be taken once, across all nodes.
+	// ErrNotFound when there is none or it expired (now is at or after
+	// ExpiresAt). A state can be taken once, across all nodes.
 	TakeChallenge(ctx context.Context, state string, now time.Time) (Challenge, error)
 
 	// RecordFailure counts one failure of a kind for a user at a time.
@@ -130,14 +137,25 @@ type Store interface {
 	// default method, keeping MFAApplied (help desk: lost phone).
 	Reset(ctx context.Context, userID string) error
 
-	// Audit appends an event; Events lists a user's newest first.
+	// Audit appends an event; Events lists a user's newest first, at most
+	// limit of them (all when limit <= 0).
 	Audit(ctx context.Context, e Event) error
 	Events(ctx context.Context, userID string, limit int) ([]Event, error)
 
-	// Purge deletes expired challenges and failures older than before.
+	// Purge deletes expired challenges (ExpiresAt at or before now) and
+	// failures older than before.
 	Purge(ctx context.Context, now, before time.Time) error
 
 	// Ping checks the store is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Rekeyer is implemented by the stores Open returns. Rekey re-encrypts
+// every method stored under a key other than encryption.current, so a
+// retired key can then be removed from the configuration. It is safe to run
+// while other nodes serve requests, and to run again after an interruption;
+// it returns how many methods it re-encrypted.
+type Rekeyer interface {
+	Rekey(ctx context.Context) (int, error)
 }

@@ -1,0 +1,653 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite connections. All writes of a process go through one connection,
+// so writers of this process queue in Go instead of spinning on
+// SQLITE_BUSY; reads use a pool of query-only connections, which WAL lets
+// run beside the writer. Transactions begin IMMEDIATE, taking the write
+// lock up front: another process (a second node on the same file, the
+// CLI) then waits on busy_timeout instead of failing on a lock upgrade.
+// synchronous=NORMAL is durable against a crash of the process; a power
+// loss may lose the last transactions, never corrupt the file.
+const (
+	sqliteWriterParams = "_busy_timeout=5000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	sqliteReaderParams = "_busy_timeout=5000&_foreign_keys=1&_query_only=1"
+	// sqlitePurgeBatch bounds how long Purge holds the write lock at once.
+	sqlitePurgeBatch = 1000
+	rekeyBatch       = 100
+)
+
+type sqliteStore struct {
+	path string
+	w, r *sql.DB // writer (one connection), readers
+	kr   *keyring
+	log  *slog.Logger
+	st   sqliteStmts
+}
+
+// sqliteStmts are prepared once per connection; w: on the writer, r: on
+// the readers.
+type sqliteStmts struct {
+	getUser, methods, methodExists, countFailures, events, staleKeys *sql.Stmt // r
+
+	putUser, ensureUser, addMethod, deleteMethod, useStep,
+	createChallenge, takeChallenge, recordFailure, clearFailures,
+	resetUser, deleteMethods, deleteChallenges, audit,
+	purgeChallenges, purgeFailures, rekey *sql.Stmt // w
+}
+
+func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) (_ *sqliteStore, err error) {
+	if err := createPrivate(cfg.Path); err != nil {
+		return nil, fmt.Errorf("store: create sqlite database %s: %w", cfg.Path, err)
+	}
+	s := &sqliteStore{path: cfg.Path, kr: kr, log: log}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.w, err = sql.Open("sqlite", cfg.Path+"?"+sqliteWriterParams); err != nil {
+		return nil, fmt.Errorf("store: open sqlite database %s: %w", cfg.Path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("store: open sqlite database %s: %w", cfg.Path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, fmt.Errorf("store: migrate sqlite database %s: %w", cfg.Path, err)
+	}
+	if s.r, err = sql.Open("sqlite", cfg.Path+"?"+sqliteReaderParams); err != nil {
+		return nil, fmt.Errorf("store: open sqlite database %s: %w", cfg.Path, err)
+	}
+	s.r.SetMaxOpenConns(cfg.MaxConns)
+	s.r.SetMaxIdleConns(cfg.MaxConns)
+	s.r.SetConnMaxIdleTime(10 * time.Minute)
+	if err := s.prepare(ctx); err != nil {
+		return nil, fmt.Errorf("store: sqlite database %s: %w", cfg.Path, err)
+	}
+	log.Info("store open", "path", cfg.Path)
+	return s, nil
+}
+
+// createPrivate creates the database file readable by its owner only, so
+// that SQLite, which gives the -wal and -shm files the mode of the
+// database, does not create any of them world-readable.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func (s *sqliteStore) migrate(ctx context.Context) error {
+	all, err := loadMigrations(migrationFS, "sqlite")
+	if err != nil {
+		return err
+	}
+	// BEGIN IMMEDIATE: a second process opening the file at the same time
+	// waits here, then finds the migrations applied.
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	var applied []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		applied = append(applied, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	todo, err := pending(all, applied)
+	if err != nil {
+		return err
+	}
+	for _, m := range todo {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, time.Now().UnixMicro()); err != nil {
+			return fmt.Errorf("record migration %s: %w", m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, m := range todo {
+		s.log.Info("store migration applied", "migration", m.name)
+	}
+	return nil
+}
+
+func (s *sqliteStore) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		st  **sql.Stmt
+		db  *sql.DB
+		sql string
+	}{
+		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at FROM users WHERE id = $1`},
+		{&s.st.methods, s.r, `SELECT id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step
+			FROM methods WHERE user_id = $1 ORDER BY created_at, id`},
+		{&s.st.methodExists, s.r, `SELECT count(*) FROM methods WHERE id = $1`},
+		{&s.st.countFailures, s.r, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3`},
+		{&s.st.events, s.r, `SELECT id, at, actor, action, detail FROM audit_events
+			WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2`},
+		{&s.st.staleKeys, s.r, `SELECT id, user_id, secret_ct, phone_ct, extension_ct, key_id FROM methods
+			WHERE key_id <> $1 ORDER BY id LIMIT $2`},
+
+		// The default method must be one of the user's: the insert selects
+		// no row otherwise, and the foreign key catches a method deleted
+		// in between.
+		{&s.st.putUser, s.w, `INSERT INTO users (id, mfa_applied, default_method, created_at, updated_at)
+			SELECT $1, $2, $3, $4, $5
+			WHERE $3 IS NULL OR EXISTS (SELECT 1 FROM methods WHERE id = $3 AND user_id = $1)
+			ON CONFLICT (id) DO UPDATE SET
+				mfa_applied = excluded.mfa_applied,
+				default_method = excluded.default_method,
+				updated_at = excluded.updated_at`},
+		{&s.st.ensureUser, s.w, `INSERT INTO users (id, mfa_applied, default_method, created_at, updated_at)
+			VALUES ($1, 0, NULL, $2, $2) ON CONFLICT (id) DO NOTHING`},
+		{&s.st.addMethod, s.w, `INSERT INTO methods (id, user_id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`},
+		{&s.st.deleteMethod, s.w, `DELETE FROM methods WHERE id = $1 AND user_id = $2`},
+		{&s.st.useStep, s.w, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`},
+		{&s.st.createChallenge, s.w, `INSERT INTO challenges (state, user_id, client, method_id, attempts, groups, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`},
+		{&s.st.takeChallenge, s.w, `DELETE FROM challenges WHERE state = $1
+			RETURNING user_id, client, method_id, attempts, groups, expires_at, created_at`},
+		{&s.st.recordFailure, s.w, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`},
+		{&s.st.clearFailures, s.w, `DELETE FROM failures WHERE user_id = $1`},
+		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, updated_at = $2 WHERE id = $1`},
+		{&s.st.deleteMethods, s.w, `DELETE FROM methods WHERE user_id = $1`},
+		{&s.st.deleteChallenges, s.w, `DELETE FROM challenges WHERE user_id = $1`},
+		{&s.st.audit, s.w, `INSERT INTO audit_events (at, user_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`},
+		{&s.st.purgeChallenges, s.w, `DELETE FROM challenges WHERE rowid IN
+			(SELECT rowid FROM challenges WHERE expires_at <= $1 LIMIT $2)`},
+		{&s.st.purgeFailures, s.w, `DELETE FROM failures WHERE rowid IN
+			(SELECT rowid FROM failures WHERE at < $1 LIMIT $2)`},
+		{&s.st.rekey, s.w, `UPDATE methods SET secret_ct = $1, phone_ct = $2, extension_ct = $3, key_id = $4
+			WHERE id = $5 AND key_id = $6`},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+// sqliteConstraint returns the extended result code of a constraint
+// violation, 0 for any other error.
+func sqliteConstraint(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return se.Code()
+	}
+	return 0
+}
+
+func (s *sqliteStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteStore) GetUser(ctx context.Context, id string) (User, error) {
+	if checkUserID(id) != nil {
+		return User{}, fmt.Errorf("user %q: %w", truncate(id), ErrNotFound)
+	}
+	u := User{ID: id}
+	var def sql.NullString
+	var created, updated int64
+	err := s.st.getUser.QueryRowContext(ctx, id).Scan(&u.MFAApplied, &def, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("store: get user %q: %w", id, err)
+	}
+	u.DefaultMethod = def.String
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return u, nil
+}
+
+func (s *sqliteStore) PutUser(ctx context.Context, u User) error {
+	if err := checkUserID(u.ID); err != nil {
+		return err
+	}
+	now := time.Now()
+	created, updated := u.CreatedAt, u.UpdatedAt
+	if created.IsZero() {
+		created = now
+	}
+	if updated.IsZero() {
+		updated = now
+	}
+	res, err := s.st.putUser.ExecContext(ctx, u.ID, u.MFAApplied, nullString(u.DefaultMethod), created.UnixMicro(), updated.UnixMicro())
+	if sqliteConstraint(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+		return fmt.Errorf("user %q: default method %s: %w", u.ID, u.DefaultMethod, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: put user %q: %w", u.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: put user %q: %w", u.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("user %q: default method %s: %w", u.ID, u.DefaultMethod, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Methods(ctx context.Context, userID string) ([]Method, error) {
+	if checkUserID(userID) != nil {
+		return nil, nil
+	}
+	rows, err := s.st.methods.QueryContext(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: methods of user %q: %w", userID, err)
+	}
+	defer rows.Close()
+	var ms []Method
+	for rows.Next() {
+		m := Method{UserID: userID}
+		var sm sealedMethod
+		var created int64
+		var lastUsed sql.NullInt64
+		if err := rows.Scan(&m.ID, &m.Kind, &m.Label, &sm.secret, &sm.phone, &sm.extension, &sm.keyID,
+			&created, &lastUsed, &m.LastStep); err != nil {
+			return nil, fmt.Errorf("store: methods of user %q: %w", userID, err)
+		}
+		if err := s.kr.openMethod(&m, sm); err != nil {
+			return nil, err
+		}
+		m.CreatedAt = fromMicros(created)
+		if lastUsed.Valid {
+			m.LastUsed = fromMicros(lastUsed.Int64)
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: methods of user %q: %w", userID, err)
+	}
+	return ms, nil
+}
+
+func (s *sqliteStore) AddMethod(ctx context.Context, m Method) error {
+	if err := checkMethod(&m); err != nil {
+		return err
+	}
+	sm := s.kr.sealMethod(&m)
+	created := orNow(m.CreatedAt).UnixMicro()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, m.UserID, created); err != nil {
+			return err
+		}
+		_, err := tx.StmtContext(ctx, s.st.addMethod).ExecContext(ctx, m.ID, m.UserID, string(m.Kind), m.Label,
+			sm.secret, sm.phone, sm.extension, sm.keyID, created, nullMicros(m.LastUsed), m.LastStep)
+		return err
+	})
+	switch sqliteConstraint(err) {
+	case 0:
+	case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return fmt.Errorf("method %s: already exists: %w", m.ID, ErrConflict)
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		return fmt.Errorf("user %q already has a method of kind %s: %w", m.UserID, m.Kind, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: add method %s for user %q: %w", m.ID, m.UserID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) DeleteMethod(ctx context.Context, userID, methodID string) error {
+	if checkUserID(userID) != nil || checkMethodID(methodID) != nil {
+		return fmt.Errorf("method %s of user %q: %w", truncate(methodID), truncate(userID), ErrNotFound)
+	}
+	res, err := s.st.deleteMethod.ExecContext(ctx, methodID, userID)
+	if err != nil {
+		return fmt.Errorf("store: delete method %s of user %q: %w", methodID, userID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: delete method %s of user %q: %w", methodID, userID, err)
+	} else if n == 0 {
+		return fmt.Errorf("method %s of user %q: %w", methodID, userID, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqliteStore) UseTOTPStep(ctx context.Context, methodID string, step int64, now time.Time) (bool, error) {
+	if checkMethodID(methodID) != nil {
+		return false, fmt.Errorf("method %s: %w", truncate(methodID), ErrNotFound)
+	}
+	res, err := s.st.useStep.ExecContext(ctx, step, now.UnixMicro(), methodID)
+	if err != nil {
+		return false, fmt.Errorf("store: use totp step of method %s: %w", methodID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: use totp step of method %s: %w", methodID, err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	// Refused: a replay, or no such method. Only this rare path pays for
+	// telling them apart.
+	var count int
+	if err := s.st.methodExists.QueryRowContext(ctx, methodID).Scan(&count); err != nil {
+		return false, fmt.Errorf("store: use totp step of method %s: %w", methodID, err)
+	}
+	if count == 0 {
+		return false, fmt.Errorf("method %s: %w", methodID, ErrNotFound)
+	}
+	return false, nil
+}
+
+func (s *sqliteStore) CreateChallenge(ctx context.Context, c Challenge) error {
+	if err := checkChallenge(&c); err != nil {
+		return err
+	}
+	groups, err := json.Marshal(nonNil(c.Groups))
+	if err != nil {
+		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
+	}
+	_, err = s.st.createChallenge.ExecContext(ctx, c.State, c.UserID, c.Client, c.MethodID, c.Attempts, string(groups),
+		c.ExpiresAt.UnixMicro(), orNow(c.CreatedAt).UnixMicro())
+	if sqliteConstraint(err) != 0 {
+		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) TakeChallenge(ctx context.Context, state string, now time.Time) (Challenge, error) {
+	if checkText("", state) != nil {
+		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	c := Challenge{State: state}
+	var groups string
+	var expires, created int64
+	err := s.st.takeChallenge.QueryRowContext(ctx, state).Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &groups, &expires, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Challenge{}, fmt.Errorf("store: take challenge: %w", err)
+	}
+	c.ExpiresAt, c.CreatedAt = fromMicros(expires), fromMicros(created)
+	if !now.Before(c.ExpiresAt) {
+		return Challenge{}, fmt.Errorf("challenge for user %q expired at %s: %w", c.UserID, c.ExpiresAt.Format(time.RFC3339), ErrNotFound)
+	}
+	if err := json.Unmarshal([]byte(groups), &c.Groups); err != nil {
+		return Challenge{}, fmt.Errorf("store: take challenge for user %q: groups: %w", c.UserID, err)
+	}
+	if len(c.Groups) == 0 {
+		c.Groups = nil
+	}
+	return c, nil
+}
+
+func (s *sqliteStore) RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkFailureKind(kind); err != nil {
+		return err
+	}
+	if _, err := s.st.recordFailure.ExecContext(ctx, userID, string(kind), orNow(at).UnixMicro()); err != nil {
+		return fmt.Errorf("store: record %s failure of user %q: %w", kind, userID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) CountFailures(ctx context.Context, userID string, kind FailureKind, since time.Time) (int, error) {
+	if checkUserID(userID) != nil || checkFailureKind(kind) != nil {
+		return 0, nil
+	}
+	var n int
+	if err := s.st.countFailures.QueryRowContext(ctx, userID, string(kind), since.UnixMicro()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count %s failures of user %q: %w", kind, userID, err)
+	}
+	return n, nil
+}
+
+func (s *sqliteStore) ClearFailures(ctx context.Context, userID string) error {
+	if checkUserID(userID) != nil {
+		return nil
+	}
+	if _, err := s.st.clearFailures.ExecContext(ctx, userID); err != nil {
+		return fmt.Errorf("store: clear failures of user %q: %w", userID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Reset(ctx context.Context, userID string) error {
+	if checkUserID(userID) != nil {
+		return nil
+	}
+	now := time.Now().UnixMicro()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.resetUser).ExecContext(ctx, userID, now); err != nil {
+			return err
+		}
+		for _, st := range []*sql.Stmt{s.st.deleteMethods, s.st.deleteChallenges, s.st.clearFailures} {
+			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, userID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: reset user %q: %w", userID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Audit(ctx context.Context, e Event) error {
+	if err := checkEvent(&e); err != nil {
+		return err
+	}
+	if _, err := s.st.audit.ExecContext(ctx, orNow(e.At).UnixMicro(), e.UserID, e.Actor, e.Action, e.Detail); err != nil {
+		return fmt.Errorf("store: audit %s of user %q: %w", e.Action, e.UserID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Events(ctx context.Context, userID string, limit int) ([]Event, error) {
+	if checkUserID(userID) != nil {
+		return nil, nil
+	}
+	if limit <= 0 {
+		limit = -1 // no limit
+	}
+	rows, err := s.st.events.QueryContext(ctx, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: events of user %q: %w", userID, err)
+	}
+	defer rows.Close()
+	var es []Event
+	for rows.Next() {
+		e := Event{UserID: userID}
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Detail); err != nil {
+			return nil, fmt.Errorf("store: events of user %q: %w", userID, err)
+		}
+		e.At = fromMicros(at)
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: events of user %q: %w", userID, err)
+	}
+	return es, nil
+}
+
+func (s *sqliteStore) Purge(ctx context.Context, now, before time.Time) error {
+	for _, p := range []struct {
+		what string
+		st   *sql.Stmt
+		t    time.Time
+	}{
+		{"expired challenges", s.st.purgeChallenges, now},
+		{"old failures", s.st.purgeFailures, before},
+	} {
+		var total int64
+		for {
+			res, err := p.st.ExecContext(ctx, p.t.UnixMicro(), sqlitePurgeBatch)
+			if err != nil {
+				return fmt.Errorf("store: purge %s: %w", p.what, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("store: purge %s: %w", p.what, err)
+			}
+			total += n
+			if n < sqlitePurgeBatch {
+				break
+			}
+		}
+		if total > 0 {
+			s.log.Debug("store purged", "what", p.what, "rows", total)
+		}
+	}
+	return nil
+}
+
+func (s *sqliteStore) Rekey(ctx context.Context) (int, error) {
+	done := 0
+	for {
+		type stale struct {
+			id, userID string
+			sm         sealedMethod
+		}
+		var batch []stale
+		rows, err := s.st.staleKeys.QueryContext(ctx, s.kr.current, rekeyBatch)
+		if err != nil {
+			return done, fmt.Errorf("store: rekey: %w", err)
+		}
+		for rows.Next() {
+			var x stale
+			if err := rows.Scan(&x.id, &x.userID, &x.sm.secret, &x.sm.phone, &x.sm.extension, &x.sm.keyID); err != nil {
+				rows.Close()
+				return done, fmt.Errorf("store: rekey: %w", err)
+			}
+			batch = append(batch, x)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return done, fmt.Errorf("store: rekey: %w", err)
+		}
+		if len(batch) == 0 {
+			return done, nil
+		}
+		for _, x := range batch {
+			sm, err := s.kr.reseal(x.userID, x.id, x.sm)
+			if err != nil {
+				return done, fmt.Errorf("store: rekey: %w", err)
+			}
+			// Only if no other node re-encrypted or deleted it meanwhile.
+			res, err := s.st.rekey.ExecContext(ctx, sm.secret, sm.phone, sm.extension, sm.keyID, x.id, x.sm.keyID)
+			if err != nil {
+				return done, fmt.Errorf("store: rekey method %s: %w", x.id, err)
+			}
+			if n, err := res.RowsAffected(); err == nil {
+				done += int(n)
+			}
+		}
+	}
+}
+
+func (s *sqliteStore) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping sqlite database %s: %w", s.path, err)
+	}
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store: ping sqlite database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close closes the database; the last connection to close checkpoints the
+// WAL into the database file.
+func (s *sqliteStore) Close() error {
+	var errs []error
+	for _, db := range []*sql.DB{s.r, s.w} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close sqlite database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}

@@ -1,0 +1,989 @@
+// Package storetest is the conformance suite every store.Store
+// implementation must pass. A driver's test calls Run with a function that
+// opens a fresh, empty store, and RunShared with one that opens further
+// stores on one database, as a second node would.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"kakunin/internal/secret"
+	"kakunin/store"
+)
+
+// NewKey returns a random encryption key with this id.
+func NewKey(id string) store.EncryptionKey {
+	b := make([]byte, store.KeySize)
+	rand.Read(b)
+	return store.EncryptionKey{ID: id, Key: secret.New(base64.StdEncoding.EncodeToString(b))}
+}
+
+// NewEncryption returns random keys with these ids (default one, "k1"),
+// the first current.
+func NewEncryption(ids ...string) store.Encryption {
+	if len(ids) == 0 {
+		ids = []string{"k1"}
+	}
+	enc := store.Encryption{Current: ids[0]}
+	for _, id := range ids {
+		enc.Keys = append(enc.Keys, NewKey(id))
+	}
+	return enc
+}
+
+// base is a fixed instant with microsecond precision (what both databases
+// keep), so times compare exactly after a round trip.
+var base = time.Date(2031, 3, 14, 15, 9, 26, 535897000, time.UTC)
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Racers is how many goroutines race for one single-use thing.
+const Racers = 32
+
+// Run runs the behaviours of a single store. open returns a new, empty
+// store and closes it when the test ends.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"GetUnknownUserIsNotFound", testGetUnknownUser},
+		{"PutUserCreatesThenUpdates", testPutUserUpsert},
+		{"PutUserDefaultMustBeOwnMethod", testPutUserDefaultMustBeOwnMethod},
+		{"MethodsRoundTripDecrypted", testMethodsRoundTrip},
+		{"AddMethodCreatesUser", testAddMethodCreatesUser},
+		{"AddMethodSameIDConflicts", testAddMethodSameID},
+		{"OnePhoneOfEachKind", testOnePhoneOfEachKind},
+		{"AddMethodRefusesInvalid", testAddMethodInvalid},
+		{"DeleteDefaultMethodClearsDefault", testDeleteDefaultMethod},
+		{"DeleteMethodUnknownIsNotFound", testDeleteMethodUnknown},
+		{"UseTOTPStepOnlyForward", testUseTOTPStep},
+		{"UseTOTPStepUnknownMethodIsNotFound", testUseTOTPStepUnknown},
+		{"UseTOTPStepRaceHasOneWinner", testUseTOTPStepRace},
+		{"ChallengeRoundTripTakenOnce", testChallengeRoundTrip},
+		{"TakeChallengeRaceHasOneWinner", testTakeChallengeRace},
+		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
+		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
+		{"FailuresCountedInWindowAndCleared", testFailures},
+		{"ResetKeepsMFAApplied", testReset},
+		{"ResetUnknownUserIsNoError", testResetUnknown},
+		{"EventsNewestFirstWithLimit", testEvents},
+		{"PurgeRemovesExpiredAndOld", testPurge},
+		{"Ping", testPing},
+		{"CancelledContextFails", testCancelledContext},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+func testGetUnknownUser(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for _, id := range []string{"nobody", "", "bad\x00id", "\xff"} {
+		if _, err := s.GetUser(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetUser(%q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	ms, err := s.Methods(ctx, "nobody")
+	if err != nil || len(ms) != 0 {
+		t.Errorf("Methods(unknown) = %v, %v; want none", ms, err)
+	}
+}
+
+func testPutUserUpsert(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	u := store.User{ID: "alice", MFAApplied: true, CreatedAt: base, UpdatedAt: base}
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != "alice" || !got.MFAApplied || got.DefaultMethod != "" || !got.CreatedAt.Equal(base) || !got.UpdatedAt.Equal(base) {
+		t.Fatalf("after create: %+v", got)
+	}
+
+	later := base.Add(time.Hour)
+	if err := s.PutUser(ctx, store.User{ID: "alice", MFAApplied: false, CreatedAt: later, UpdatedAt: later}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MFAApplied || !got.CreatedAt.Equal(base) || !got.UpdatedAt.Equal(later) {
+		t.Fatalf("after update: %+v; want MFAApplied false, CreatedAt kept %v, UpdatedAt %v", got, base, later)
+	}
+
+	// Zero times are filled in.
+	if err := s.PutUser(ctx, store.User{ID: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.GetUser(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CreatedAt.IsZero() || got.UpdatedAt.IsZero() {
+		t.Errorf("zero times not filled in: %+v", got)
+	}
+	if err := s.PutUser(ctx, store.User{}); err == nil {
+		t.Error("PutUser with an empty id succeeded")
+	}
+}
+
+func testPutUserDefaultMustBeOwnMethod(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	a := totp("alice", base)
+	b := totp("bob", base)
+	mustAdd(t, s, a, b)
+	if err := s.PutUser(ctx, store.User{ID: "alice", DefaultMethod: a.ID}); err != nil {
+		t.Fatalf("own method as default: %v", err)
+	}
+	for _, def := range []string{b.ID, store.NewID()} {
+		if err := s.PutUser(ctx, store.User{ID: "alice", DefaultMethod: def}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("PutUser with default %s not alice's = %v, want ErrNotFound", def, err)
+		}
+	}
+	if err := s.PutUser(ctx, store.User{ID: "carol", DefaultMethod: a.ID}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("new user with another's method as default = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetUser(ctx, "carol"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused PutUser created the user: %v", err)
+	}
+	got, err := s.GetUser(ctx, "alice")
+	if err != nil || got.DefaultMethod != a.ID {
+		t.Errorf("alice = %+v, %v; want default %s kept", got, err, a.ID)
+	}
+}
+
+func testMethodsRoundTrip(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	seed := []byte{0, 1, 2, 0xff, 'A', 0, 0x80}
+	want := []store.Method{
+		{ID: store.NewID(), UserID: "alice", Kind: store.KindTOTP, Label: "Phone app ✓", Secret: seed, CreatedAt: base},
+		{ID: store.NewID(), UserID: "alice", Kind: store.KindPhone, Label: "mobile", Phone: "+81312345678", CreatedAt: base.Add(time.Second)},
+		{ID: store.NewID(), UserID: "alice", Kind: store.KindOfficePhone, Phone: "+81355550100", Extension: "4711",
+			CreatedAt: base.Add(2 * time.Second), LastUsed: base.Add(3 * time.Second), LastStep: 42},
+		{ID: store.NewID(), UserID: "alice", Kind: store.KindPush, Label: "tablet", Secret: []byte(`{"token":"x"}`), CreatedAt: base.Add(3 * time.Second)},
+	}
+	// Added out of order: Methods sorts oldest first.
+	mustAdd(t, s, want[2], want[0], want[3], want[1])
+	mustAdd(t, s, totp("bob", base))
+	got, err := s.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Methods = %d methods, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameMethod(got[i], want[i]) {
+			t.Errorf("method %d:\n got %s\nwant %s", i, describe(got[i]), describe(want[i]))
+		}
+	}
+}
+
+func testAddMethodCreatesUser(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustAdd(t, s, totp("alice", base))
+	u, err := s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatalf("user not created by AddMethod: %v", err)
+	}
+	if u.MFAApplied || u.DefaultMethod != "" {
+		t.Errorf("created user = %+v, want MFAApplied false and no default", u)
+	}
+	// An existing user is left as it is.
+	if err := s.PutUser(ctx, store.User{ID: "bob", MFAApplied: true, CreatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, s, totp("bob", base.Add(time.Hour)))
+	u, err = s.GetUser(ctx, "bob")
+	if err != nil || !u.MFAApplied || !u.CreatedAt.Equal(base) {
+		t.Errorf("existing user after AddMethod = %+v, %v", u, err)
+	}
+}
+
+func testAddMethodSameID(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	other := totp("bob", base)
+	other.ID = m.ID
+	for _, dup := range []store.Method{m, other} {
+		if err := s.AddMethod(ctx, dup); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("AddMethod with an existing id (user %s) = %v, want ErrConflict", dup.UserID, err)
+		}
+	}
+	if _, err := s.GetUser(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused AddMethod created its user: %v", err)
+	}
+}
+
+func testOnePhoneOfEachKind(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for _, k := range []store.MethodKind{store.KindPhone, store.KindAlternatePhone, store.KindOfficePhone} {
+		first := phone("alice", k, "+4930123456", base)
+		mustAdd(t, s, first)
+		second := phone("alice", k, "+4930654321", base.Add(time.Minute))
+		if err := s.AddMethod(ctx, second); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("second %s method = %v, want ErrConflict", k, err)
+		}
+		// Another user may have one.
+		mustAdd(t, s, phone("bob", k, "+4930123456", base))
+		// After deleting the first, a new one may be added.
+		if err := s.DeleteMethod(ctx, "alice", first.ID); err != nil {
+			t.Fatal(err)
+		}
+		mustAdd(t, s, second)
+	}
+	for _, k := range []store.MethodKind{store.KindTOTP, store.KindPush} {
+		a, b := totp("alice", base), totp("alice", base.Add(time.Second))
+		a.Kind, b.Kind = k, k
+		mustAdd(t, s, a, b)
+	}
+	ms, err := s.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 7 {
+		t.Errorf("alice has %d methods, want 7 (one per phone kind, two totp, two push)", len(ms))
+	}
+}
+
+func testAddMethodInvalid(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for name, mod := range map[string]func(m *store.Method){
+		"unknown kind":       func(m *store.Method) { m.Kind = "carrier-pigeon" },
+		"empty user":         func(m *store.Method) { m.UserID = "" },
+		"empty id":           func(m *store.Method) { m.ID = "" },
+		"id with slash":      func(m *store.Method) { m.ID = "a/b" },
+		"label not UTF-8":    func(m *store.Method) { m.Label = "\xff" },
+		"user with NUL byte": func(m *store.Method) { m.UserID = "a\x00b" },
+	} {
+		m := totp("alice", base)
+		mod(&m)
+		err := s.AddMethod(ctx, m)
+		if err == nil || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: AddMethod = %v, want an invalid-input error", name, err)
+		}
+	}
+	if ms, err := s.Methods(ctx, "alice"); err != nil || len(ms) != 0 {
+		t.Errorf("after refused adds alice has %d methods (%v)", len(ms), err)
+	}
+}
+
+func testDeleteDefaultMethod(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	a, b := totp("alice", base), phone("alice", store.KindPhone, "+331234", base.Add(time.Second))
+	mustAdd(t, s, a, b)
+	if err := s.PutUser(ctx, store.User{ID: "alice", MFAApplied: true, DefaultMethod: b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting another method keeps the default.
+	if err := s.DeleteMethod(ctx, "alice", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.GetUser(ctx, "alice"); err != nil || u.DefaultMethod != b.ID {
+		t.Fatalf("after deleting a non-default method: %+v, %v", u, err)
+	}
+	if err := s.DeleteMethod(ctx, "alice", b.ID); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.DefaultMethod != "" || !u.MFAApplied {
+		t.Errorf("after deleting the default method: %+v, want no default and MFAApplied kept", u)
+	}
+	if ms, err := s.Methods(ctx, "alice"); err != nil || len(ms) != 0 {
+		t.Errorf("methods left: %d, %v", len(ms), err)
+	}
+}
+
+func testDeleteMethodUnknown(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	for _, c := range []struct{ user, id string }{
+		{"alice", store.NewID()},
+		{"bob", m.ID}, // someone else's
+		{"nobody", store.NewID()},
+		{"alice", "a/b"},
+	} {
+		if err := s.DeleteMethod(ctx, c.user, c.id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("DeleteMethod(%q, %q) = %v, want ErrNotFound", c.user, c.id, err)
+		}
+	}
+	if ms, err := s.Methods(ctx, "alice"); err != nil || len(ms) != 1 {
+		t.Errorf("alice's method was touched: %d methods, %v", len(ms), err)
+	}
+	if err := s.DeleteMethod(ctx, "alice", m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMethod(ctx, "alice", m.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete = %v, want ErrNotFound", err)
+	}
+}
+
+func testUseTOTPStep(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m, other := totp("alice", base), totp("alice", base.Add(time.Second))
+	mustAdd(t, s, m, other)
+	at := base.Add(time.Hour)
+	for i, c := range []struct {
+		step int64
+		want bool
+	}{
+		{100, true},
+		{100, false}, // same step again: a replay
+		{99, false},  // earlier
+		{0, false},
+		{-1, false},
+		{101, true}, // later
+		{150, true},
+		{120, false},
+	} {
+		ok, err := s.UseTOTPStep(ctx, m.ID, c.step, at.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatalf("step %d: %v", c.step, err)
+		}
+		if ok != c.want {
+			t.Errorf("call %d: UseTOTPStep(step %d) = %v, want %v", i, c.step, ok, c.want)
+		}
+	}
+	// Steps are per method.
+	if ok, err := s.UseTOTPStep(ctx, other.ID, 100, at); err != nil || !ok {
+		t.Errorf("other method, step 100 = %v, %v; want true", ok, err)
+	}
+	ms, err := s.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ms[0]
+	if got.LastStep != 150 || !got.LastUsed.Equal(at.Add(6*time.Second)) {
+		t.Errorf("after use: LastStep %d LastUsed %v, want 150 and %v", got.LastStep, got.LastUsed, at.Add(6*time.Second))
+	}
+	if !sameSecrets(got, m) {
+		t.Error("UseTOTPStep changed the method's secrets")
+	}
+}
+
+func testUseTOTPStepUnknown(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for _, id := range []string{store.NewID(), "a/b", ""} {
+		ok, err := s.UseTOTPStep(ctx, id, 1, base)
+		if ok || !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UseTOTPStep(%q) = %v, %v; want false, ErrNotFound", id, ok, err)
+		}
+	}
+}
+
+func testUseTOTPStepRace(t *testing.T, s store.Store) {
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	for _, step := range []int64{1000, 1001} {
+		wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+			return s.UseTOTPStep(ctx, m.ID, step, base)
+		})
+		if wins != 1 {
+			t.Errorf("step %d: %d of %d racing goroutines accepted it, want exactly 1", step, wins, Racers)
+		}
+	}
+}
+
+func testChallengeRoundTrip(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	want := store.Challenge{
+		State: "st-" + store.NewID(), UserID: "alice", Client: "vpn-gw1", MethodID: "M1", Attempts: 2,
+		Groups:    []string{"vpn-users", "CN=Admins,OU=Groups,DC=example,DC=com", "日本語"},
+		ExpiresAt: base.Add(time.Minute), CreatedAt: base,
+	}
+	bare := store.Challenge{State: "st-" + store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
+	for _, c := range []store.Challenge{want, bare} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []store.Challenge{want, bare} {
+		got, err := s.TakeChallenge(ctx, c.State, base.Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != c.State || got.UserID != c.UserID || got.Client != c.Client || got.MethodID != c.MethodID ||
+			got.Attempts != c.Attempts || !slices.Equal(got.Groups, c.Groups) ||
+			!got.ExpiresAt.Equal(c.ExpiresAt) || !got.CreatedAt.Equal(c.CreatedAt) {
+			t.Errorf("TakeChallenge:\n got %+v\nwant %+v", got, c)
+		}
+		if _, err := s.TakeChallenge(ctx, c.State, base.Add(time.Second)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("second TakeChallenge = %v, want ErrNotFound", err)
+		}
+	}
+	if _, err := s.TakeChallenge(ctx, "never-issued", base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TakeChallenge(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateChallenge(ctx, store.Challenge{State: "x", UserID: "alice"}); err == nil {
+		t.Error("CreateChallenge without an expiry succeeded")
+	}
+}
+
+func testTakeChallengeRace(t *testing.T, s store.Store) {
+	state := store.NewID()
+	if err := s.CreateChallenge(ctxFor(t), store.Challenge{State: state, UserID: "alice", ExpiresAt: base.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		_, err := s.TakeChallenge(ctx, state, base)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if wins != 1 {
+		t.Errorf("%d of %d racing goroutines took the challenge, want exactly 1", wins, Racers)
+	}
+}
+
+func testExpiredChallenge(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	c := store.Challenge{State: store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
+	for _, now := range []time.Time{c.ExpiresAt, c.ExpiresAt.Add(time.Hour)} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.TakeChallenge(ctx, c.State, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("TakeChallenge at %v of a challenge expiring at %v = %v, want ErrNotFound", now, c.ExpiresAt, err)
+		}
+		// It is gone, not left for a later, earlier-dated call.
+		if _, err := s.TakeChallenge(ctx, c.State, base); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expired challenge still there: %v", err)
+		}
+	}
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeChallenge(ctx, c.State, c.ExpiresAt.Add(-time.Microsecond)); err != nil {
+		t.Errorf("TakeChallenge just before expiry = %v", err)
+	}
+}
+
+func testCreateChallengeSameState(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	c := store.Challenge{State: store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute)}
+	if err := s.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c.UserID = "mallory"
+	if err := s.CreateChallenge(ctx, c); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateChallenge with a state in use = %v, want ErrConflict", err)
+	}
+	got, err := s.TakeChallenge(ctx, c.State, base)
+	if err != nil || got.UserID != "alice" {
+		t.Errorf("challenge after refused overwrite = %+v, %v; want alice's", got, err)
+	}
+}
+
+func testFailures(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	record := func(user string, kind store.FailureKind, at time.Time) {
+		t.Helper()
+		if err := s.RecordFailure(ctx, user, kind, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ago := range []time.Duration{20 * time.Minute, 10 * time.Minute, 5 * time.Minute, time.Minute, 0} {
+		record("alice", store.FailCode, base.Add(-ago))
+	}
+	record("alice", store.FailPassword, base)
+	record("bob", store.FailCode, base)
+	record("bob", store.FailCode, base) // same instant twice counts twice
+
+	count := func(user string, kind store.FailureKind, since time.Time) int {
+		t.Helper()
+		n, err := s.CountFailures(ctx, user, kind, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		user  string
+		kind  store.FailureKind
+		since time.Time
+		want  int
+	}{
+		{"alice", store.FailCode, base.Add(-15 * time.Minute), 4},
+		{"alice", store.FailCode, base.Add(-5 * time.Minute), 3}, // at since counts
+		{"alice", store.FailCode, base.Add(time.Second), 0},
+		{"alice", store.FailPassword, base.Add(-time.Hour), 1},
+		{"bob", store.FailCode, base.Add(-time.Hour), 2},
+		{"bob", store.FailPassword, base.Add(-time.Hour), 0},
+		{"nobody", store.FailCode, base.Add(-time.Hour), 0},
+	} {
+		if got := count(c.user, c.kind, c.since); got != c.want {
+			t.Errorf("CountFailures(%s, %s, since %v) = %d, want %d", c.user, c.kind, c.since.Sub(base), got, c.want)
+		}
+	}
+	if err := s.ClearFailures(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("alice", store.FailCode, time.Time{}) + count("alice", store.FailPassword, time.Time{}); n != 0 {
+		t.Errorf("after ClearFailures alice has %d failures", n)
+	}
+	if n := count("bob", store.FailCode, time.Time{}); n != 2 {
+		t.Errorf("ClearFailures(alice) touched bob: %d failures, want 2", n)
+	}
+	if err := s.RecordFailure(ctx, "", store.FailCode, base); err == nil {
+		t.Error("RecordFailure with an empty user succeeded")
+	}
+}
+
+func testReset(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	setup := func(user string) (state string) {
+		a, b := totp(user, base), phone(user, store.KindPhone, "+15555550100", base.Add(time.Second))
+		mustAdd(t, s, a, b)
+		if err := s.PutUser(ctx, store.User{ID: user, MFAApplied: true, DefaultMethod: b.ID, CreatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+		state = store.NewID()
+		if err := s.CreateChallenge(ctx, store.Challenge{State: state, UserID: user, MethodID: a.ID, ExpiresAt: base.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []store.FailureKind{store.FailCode, store.FailPassword} {
+			if err := s.RecordFailure(ctx, user, k, base); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return state
+	}
+	aliceState, bobState := setup("alice"), setup("bob")
+	if err := s.Audit(ctx, store.Event{UserID: "alice", Actor: "portal", Action: "method_added", At: base}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := s.Reset(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.MFAApplied || u.DefaultMethod != "" || !u.CreatedAt.Equal(base) {
+		t.Errorf("after Reset: %+v, want MFAApplied kept, no default, CreatedAt kept", u)
+	}
+	if ms, err := s.Methods(ctx, "alice"); err != nil || len(ms) != 0 {
+		t.Errorf("after Reset alice has %d methods (%v)", len(ms), err)
+	}
+	if _, err := s.TakeChallenge(ctx, aliceState, base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after Reset alice's challenge: %v, want ErrNotFound", err)
+	}
+	for _, k := range []store.FailureKind{store.FailCode, store.FailPassword} {
+		if n, err := s.CountFailures(ctx, "alice", k, time.Time{}); err != nil || n != 0 {
+			t.Errorf("after Reset alice has %d %s failures (%v)", n, k, err)
+		}
+	}
+	if es, err := s.Events(ctx, "alice", 0); err != nil || len(es) != 1 {
+		t.Errorf("Reset touched the audit trail: %d events, %v", len(es), err)
+	}
+
+	// Bob is untouched.
+	if u, err := s.GetUser(ctx, "bob"); err != nil || u.DefaultMethod == "" {
+		t.Errorf("bob after alice's Reset: %+v, %v", u, err)
+	}
+	if ms, err := s.Methods(ctx, "bob"); err != nil || len(ms) != 2 {
+		t.Errorf("bob has %d methods (%v), want 2", len(ms), err)
+	}
+	if _, err := s.TakeChallenge(ctx, bobState, base); err != nil {
+		t.Errorf("bob's challenge: %v", err)
+	}
+	if n, err := s.CountFailures(ctx, "bob", store.FailCode, time.Time{}); err != nil || n != 1 {
+		t.Errorf("bob has %d failures (%v), want 1", n, err)
+	}
+}
+
+func testResetUnknown(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	if err := s.Reset(ctx, "nobody"); err != nil {
+		t.Errorf("Reset(unknown) = %v", err)
+	}
+	if _, err := s.GetUser(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Reset created the user: %v", err)
+	}
+}
+
+func testEvents(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for i := range 5 {
+		e := store.Event{At: base.Add(time.Duration(i) * time.Minute), UserID: "alice", Actor: "portal",
+			Action: "method_added", Detail: fmt.Sprintf("n=%d", i)}
+		if err := s.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Same instant as the newest: the later insert comes first.
+	if err := s.Audit(ctx, store.Event{At: base.Add(4 * time.Minute), UserID: "alice", Actor: "cli:root", Action: "reset", Detail: "n=5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Audit(ctx, store.Event{At: base, UserID: "bob", Actor: "radius", Action: "locked"}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Events(ctx, "alice", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, e := range es {
+		details = append(details, e.Detail)
+	}
+	if want := []string{"n=5", "n=4", "n=3"}; !slices.Equal(details, want) {
+		t.Fatalf("Events(alice, 3) = %v, want %v", details, want)
+	}
+	e := es[0]
+	if e.ID == 0 || e.UserID != "alice" || e.Actor != "cli:root" || e.Action != "reset" || !e.At.Equal(base.Add(4*time.Minute)) {
+		t.Errorf("event = %+v", e)
+	}
+	for _, limit := range []int{0, -1, 100} {
+		if all, err := s.Events(ctx, "alice", limit); err != nil || len(all) != 6 {
+			t.Errorf("Events(alice, %d) = %d events, %v; want all 6", limit, len(all), err)
+		}
+	}
+	if es, err := s.Events(ctx, "nobody", 10); err != nil || len(es) != 0 {
+		t.Errorf("Events(unknown) = %v, %v", es, err)
+	}
+	if err := s.Audit(ctx, store.Event{UserID: "alice", Action: "x"}); err != nil {
+		t.Errorf("Audit with zero time: %v", err)
+	}
+	if err := s.Audit(ctx, store.Event{UserID: "alice"}); err == nil {
+		t.Error("Audit without an action succeeded")
+	}
+}
+
+func testPurge(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	now := base.Add(time.Hour)
+	expired := store.Challenge{State: "expired", UserID: "alice", ExpiresAt: now.Add(-time.Second)}
+	expiringNow := store.Challenge{State: "expiring-now", UserID: "alice", ExpiresAt: now}
+	live := store.Challenge{State: "live", UserID: "alice", ExpiresAt: now.Add(time.Minute)}
+	for _, c := range []store.Challenge{expired, expiringNow, live} {
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := now.Add(-15 * time.Minute)
+	for _, at := range []time.Time{before.Add(-time.Hour), before.Add(-time.Microsecond), before, now} {
+		if err := s.RecordFailure(ctx, "alice", store.FailCode, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Purge(ctx, now, before); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountFailures(ctx, "alice", store.FailCode, time.Time{}); err != nil || n != 2 {
+		t.Errorf("after Purge %d failures (%v), want 2 (those at or after before)", n, err)
+	}
+	// Taken with an early now, to see what Purge left rather than what
+	// TakeChallenge's own expiry check refuses.
+	early := base
+	for _, c := range []store.Challenge{expired, expiringNow} {
+		if _, err := s.TakeChallenge(ctx, c.State, early); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("challenge %s after Purge: %v, want ErrNotFound", c.State, err)
+		}
+	}
+	if _, err := s.TakeChallenge(ctx, live.State, early); err != nil {
+		t.Errorf("live challenge after Purge: %v", err)
+	}
+	if err := s.Purge(ctx, now, before); err != nil {
+		t.Errorf("Purge with nothing to do: %v", err)
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(ctxFor(t)); err != nil {
+		t.Error(err)
+	}
+}
+
+func testCancelledContext(t *testing.T, s store.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := s.GetUser(ctx, "alice"); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetUser with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, err := s.UseTOTPStep(ctx, store.NewID(), 1, base); !errors.Is(err, context.Canceled) {
+		t.Errorf("UseTOTPStep with a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := s.Ping(ctxFor(t)); err != nil {
+		t.Errorf("store unusable after a cancelled call: %v", err)
+	}
+}
+
+// RunShared runs the behaviours of several stores sharing one database, as
+// nodes do. Every call of open within one test opens another store on that
+// test's database (new and empty for each test), with the given keys, and
+// closes it when the test ends.
+func RunShared(t *testing.T, open func(t *testing.T, enc store.Encryption) store.Store) {
+	for _, tc := range []struct {
+		name string
+		fn   func(t *testing.T, open func(enc store.Encryption) store.Store)
+	}{
+		{"ChallengeTakenOnceAcrossNodes", testNodesChallenge},
+		{"TOTPStepUsedOnceAcrossNodes", testNodesTOTPStep},
+		{"NodesSeeEachOthersWrites", testNodesWrites},
+		{"RotatedKeyStillDecrypts", testKeyRotation},
+		{"UnknownOrWrongKeyIsClearError", testWrongKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, func(enc store.Encryption) store.Store { return open(t, enc) })
+		})
+	}
+}
+
+func testNodesChallenge(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	enc := NewEncryption()
+	a, b := open(enc), open(enc)
+	c := store.Challenge{State: store.NewID(), UserID: "alice", Client: "gw1", Groups: []string{"vpn"}, ExpiresAt: base.Add(time.Minute)}
+	if err := a.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.TakeChallenge(ctx, c.State, base)
+	if err != nil {
+		t.Fatalf("challenge created on node a, taken on node b: %v", err)
+	}
+	if got.UserID != "alice" || got.Client != "gw1" || !slices.Equal(got.Groups, c.Groups) {
+		t.Errorf("taken on b: %+v", got)
+	}
+	if _, err := a.TakeChallenge(ctx, c.State, base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("taken again on a: %v, want ErrNotFound", err)
+	}
+
+	// Both nodes race for one challenge.
+	c.State = store.NewID()
+	if err := b.CreateChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	nodes := []store.Store{a, b}
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		_, err := nodes[i%2].TakeChallenge(ctx, c.State, base)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if wins != 1 {
+		t.Errorf("%d of %d goroutines on two nodes took the challenge, want exactly 1", wins, Racers)
+	}
+}
+
+func testNodesTOTPStep(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	enc := NewEncryption()
+	a, b := open(enc), open(enc)
+	m := totp("alice", base)
+	mustAdd(t, a, m)
+	if ok, err := a.UseTOTPStep(ctx, m.ID, 500, base); err != nil || !ok {
+		t.Fatalf("step 500 on a = %v, %v; want true", ok, err)
+	}
+	if ok, err := b.UseTOTPStep(ctx, m.ID, 500, base); err != nil || ok {
+		t.Errorf("step 500 again on b = %v, %v; want false", ok, err)
+	}
+	if ok, err := b.UseTOTPStep(ctx, m.ID, 499, base); err != nil || ok {
+		t.Errorf("earlier step 499 on b = %v, %v; want false", ok, err)
+	}
+	nodes := []store.Store{a, b}
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return nodes[i%2].UseTOTPStep(ctx, m.ID, 501, base)
+	})
+	if wins != 1 {
+		t.Errorf("%d of %d goroutines on two nodes accepted step 501, want exactly 1", wins, Racers)
+	}
+}
+
+func testNodesWrites(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	enc := NewEncryption()
+	a, b := open(enc), open(enc)
+	m := phone("alice", store.KindPhone, "+819012345678", base)
+	mustAdd(t, a, m)
+	if err := a.PutUser(ctx, store.User{ID: "alice", MFAApplied: true, DefaultMethod: m.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddMethod(ctx, phone("alice", store.KindPhone, "+81000", base)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second phone via b = %v, want ErrConflict", err)
+	}
+	ms, err := b.Methods(ctx, "alice")
+	if err != nil || len(ms) != 1 || ms[0].Phone != m.Phone {
+		t.Fatalf("b sees %v, %v", ms, err)
+	}
+	if err := b.RecordFailure(ctx, "alice", store.FailCode, base); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.CountFailures(ctx, "alice", store.FailCode, base); err != nil || n != 1 {
+		t.Errorf("a counts %d failures recorded on b (%v), want 1", n, err)
+	}
+	if err := b.Reset(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.GetUser(ctx, "alice"); err != nil || u.DefaultMethod != "" || !u.MFAApplied {
+		t.Errorf("a sees after b's Reset: %+v, %v", u, err)
+	}
+}
+
+func testKeyRotation(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	k1, k2 := NewKey("k1"), NewKey("k2")
+	old := open(store.Encryption{Keys: []store.EncryptionKey{k1}})
+	m1 := totp("alice", base)
+	mustAdd(t, old, m1)
+
+	// k2 becomes current; k1 stays listed to read old rows.
+	rotated := open(store.Encryption{Keys: []store.EncryptionKey{k2, k1}, Current: "k2"})
+	m2 := phone("alice", store.KindPhone, "+4915112345678", base.Add(time.Second))
+	mustAdd(t, rotated, m2)
+	ms, err := rotated.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatalf("rows under the old key after rotation: %v", err)
+	}
+	if len(ms) != 2 || !sameSecrets(ms[0], m1) || !sameSecrets(ms[1], m2) {
+		t.Fatalf("after rotation: %v", ms)
+	}
+
+	// Without k1 the old row is a clear error naming the key.
+	onlyNew := open(store.Encryption{Keys: []store.EncryptionKey{k2}})
+	_, err = onlyNew.Methods(ctx, "alice")
+	if !errors.Is(err, store.ErrDecrypt) || !strings.Contains(err.Error(), `"k1"`) {
+		t.Fatalf("reading a k1 row without k1 = %v, want ErrDecrypt naming k1", err)
+	}
+
+	rk, ok := rotated.(store.Rekeyer)
+	if !ok {
+		t.Fatalf("%T does not implement store.Rekeyer", rotated)
+	}
+	n, err := rk.Rekey(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Rekey = %d, %v; want 1 method re-encrypted", n, err)
+	}
+	if n, err := rk.Rekey(ctx); err != nil || n != 0 {
+		t.Errorf("second Rekey = %d, %v; want 0", n, err)
+	}
+	ms, err = onlyNew.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatalf("after Rekey, without k1: %v", err)
+	}
+	if len(ms) != 2 || !sameSecrets(ms[0], m1) || !sameSecrets(ms[1], m2) {
+		t.Fatalf("after Rekey: %v", ms)
+	}
+	// Rekey kept what is not a secret.
+	if ok, err := onlyNew.UseTOTPStep(ctx, m1.ID, 1, base); err != nil || !ok {
+		t.Errorf("UseTOTPStep after Rekey = %v, %v", ok, err)
+	}
+}
+
+func testWrongKey(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	s := open(NewEncryption())
+	mustAdd(t, s, totp("alice", base))
+	// Same id, other key material: an operator pasted the wrong key.
+	other := open(NewEncryption())
+	_, err := other.Methods(ctx, "alice")
+	if !errors.Is(err, store.ErrDecrypt) {
+		t.Fatalf("Methods under the wrong key material = %v, want ErrDecrypt", err)
+	}
+	if strings.Contains(err.Error(), "JBSWY3DP") {
+		t.Errorf("error shows the secret: %v", err)
+	}
+	// What is not encrypted still works.
+	if _, err := other.GetUser(ctx, "alice"); err != nil {
+		t.Error(err)
+	}
+}
+
+// race starts n goroutines at once and counts how many report true.
+func race(t *testing.T, n int, fn func(ctx context.Context, i int) (bool, error)) int {
+	t.Helper()
+	ctx := ctxFor(t)
+	var (
+		wins  atomic.Int32
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		errs  = make(chan error, n)
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ok, err := fn(ctx, i)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("racing goroutine: %v", err)
+	}
+	return int(wins.Load())
+}
+
+func totp(user string, created time.Time) store.Method {
+	return store.Method{ID: store.NewID(), UserID: user, Kind: store.KindTOTP, Label: "app",
+		Secret: []byte("JBSWY3DPEHPK3PXP-" + user), CreatedAt: created}
+}
+
+func phone(user string, kind store.MethodKind, number string, created time.Time) store.Method {
+	m := store.Method{ID: store.NewID(), UserID: user, Kind: kind, Phone: number, CreatedAt: created}
+	if kind == store.KindOfficePhone {
+		m.Extension = "123"
+	}
+	return m
+}
+
+func mustAdd(t *testing.T, s store.Store, ms ...store.Method) {
+	t.Helper()
+	for _, m := range ms {
+		if err := s.AddMethod(ctxFor(t), m); err != nil {
+			t.Fatalf("AddMethod(%s %s of %s): %v", m.Kind, m.ID, m.UserID, err)
+		}
+	}
+}
+
+func sameSecrets(a, b store.Method) bool {
+	return bytes.Equal(a.Secret, b.Secret) && a.Phone == b.Phone && a.Extension == b.Extension
+}
+
+func sameMethod(a, b store.Method) bool {
+	return a.ID == b.ID && a.UserID == b.UserID && a.Kind == b.Kind && a.Label == b.Label && sameSecrets(a, b) &&
+		a.CreatedAt.Equal(b.CreatedAt) && a.LastUsed.Equal(b.LastUsed) && a.LastStep == b.LastStep
+}
+
+// describe prints a method for a test failure; these are test secrets.
+func describe(m store.Method) string {
+	return fmt.Sprintf("{%s user=%s kind=%s label=%q secret=%x phone=%q ext=%q created=%v used=%v step=%d}",
+		m.ID, m.UserID, m.Kind, m.Label, m.Secret, m.Phone, m.Extension, m.CreatedAt, m.LastUsed, m.LastStep)
+}
