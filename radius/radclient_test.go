@@ -1,12 +1,9 @@
 package radius
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,45 +16,10 @@ import (
 // Authenticator and Message-Authenticator with an implementation we did
 // not write, the way a NAS would.
 
-// radReply is what radclient printed for the response it received.
-type radReply struct {
-	code  string              // "Access-Accept", or "" when nothing came back
-	attrs map[string][]string // attribute name → values, quotes removed
-	out   string
-}
-
-// radclient runs one request. input is radclient's attribute list;
-// "Message-Authenticator = 0x00" in it makes radclient compute one.
-func radclient(t *testing.T, addr, command, input string) radReply {
+// radclient runs one request with the test secret.
+func radclient(t *testing.T, addr, command, input string) testenv.RadReply {
 	t.Helper()
-	bin := testenv.LookPath(t, "radclient", "freeradius-utils")
-	// -r 1: no retries; -t 5: how long radclient itself waits.
-	cmd := exec.Command(bin, "-x", "-r", "1", "-t", "5", addr, command, testSecret)
-	cmd.Stdin = strings.NewReader(input)
-	out, _ := cmd.CombinedOutput() // exits 1 for anything but an accept; the output says what came
-	r := radReply{attrs: map[string][]string{}, out: string(out)}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	in := false
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "Received "):
-			r.code = strings.Fields(line)[1]
-			in = true
-		case in && strings.HasPrefix(line, "\t"):
-			name, val, ok := strings.Cut(strings.TrimSpace(line), " = ")
-			if !ok {
-				continue
-			}
-			if s, err := strconv.Unquote(val); err == nil {
-				val = s
-			}
-			r.attrs[name] = append(r.attrs[name], val)
-		default:
-			in = false
-		}
-	}
-	return r
+	return testenv.Radclient(t, addr, command, testSecret, input)
 }
 
 // longPrompt is over 253 bytes, so it travels as two Reply-Messages.
@@ -104,37 +66,37 @@ func TestRadclientChallengeRoundTrip(t *testing.T) {
 	addr := ts.AuthAddrs()[0].String()
 
 	r := radclient(t, addr, "auth", `User-Name = "alice", User-Password = "wrong", Message-Authenticator = 0x00`)
-	if r.code != "Access-Reject" || strings.Join(r.attrs["Reply-Message"], "") != "Wrong password" {
-		t.Fatalf("wrong password: got %q %q\n%s", r.code, r.attrs["Reply-Message"], r.out)
+	if r.Code != "Access-Reject" || strings.Join(r.Attrs["Reply-Message"], "") != "Wrong password" {
+		t.Fatalf("wrong password: got %q %q\n%s", r.Code, r.Attrs["Reply-Message"], r.Out)
 	}
 
 	r = radclient(t, addr, "auth", `User-Name = "alice", User-Password = "correct horse", Message-Authenticator = 0x00`)
-	if r.code != "Access-Challenge" {
-		t.Fatalf("right password: got %q, want Access-Challenge\n%s", r.code, r.out)
+	if r.Code != "Access-Challenge" {
+		t.Fatalf("right password: got %q, want Access-Challenge\n%s", r.Code, r.Out)
 	}
-	if msgs := r.attrs["Reply-Message"]; len(msgs) != 2 || strings.Join(msgs, "") != longPrompt {
+	if msgs := r.Attrs["Reply-Message"]; len(msgs) != 2 || strings.Join(msgs, "") != longPrompt {
 		t.Errorf("challenge Reply-Messages = %q, want %q in two pieces", msgs, longPrompt)
 	}
-	states := r.attrs["State"]
+	states := r.Attrs["State"]
 	if len(states) != 1 || !strings.HasPrefix(states[0], "0x") {
-		t.Fatalf("challenge State = %q\n%s", states, r.out)
+		t.Fatalf("challenge State = %q\n%s", states, r.Out)
 	}
 
 	r = radclient(t, addr, "auth", `User-Name = "alice", User-Password = "123456", State = `+states[0]+`, Message-Authenticator = 0x00`)
-	if r.code != "Access-Accept" {
-		t.Fatalf("code: got %q, want Access-Accept\n%s", r.code, r.out)
+	if r.Code != "Access-Accept" {
+		t.Fatalf("code: got %q, want Access-Accept\n%s", r.Code, r.Out)
 	}
-	if got := r.attrs["Reply-Message"]; len(got) != 1 || got[0] != "Welcome" {
+	if got := r.Attrs["Reply-Message"]; len(got) != 1 || got[0] != "Welcome" {
 		t.Errorf("accept Reply-Message = %q", got)
 	}
-	if got := r.attrs["Filter-Id"]; len(got) != 1 || got[0] != "staff" {
+	if got := r.Attrs["Filter-Id"]; len(got) != 1 || got[0] != "staff" {
 		t.Errorf("accept Filter-Id (group attribute) = %q", got)
 	}
 
 	// The State was single use in the stub: replaying it is refused.
 	r = radclient(t, addr, "auth", `User-Name = "alice", User-Password = "123456", State = `+states[0]+`, Message-Authenticator = 0x00`)
-	if r.code != "Access-Reject" {
-		t.Errorf("replayed State: got %q, want Access-Reject\n%s", r.code, r.out)
+	if r.Code != "Access-Reject" {
+		t.Errorf("replayed State: got %q, want Access-Reject\n%s", r.Code, r.Out)
 	}
 }
 
@@ -142,12 +104,12 @@ func TestRadclientStatusServerAndAccounting(t *testing.T) {
 	ts := startServer(t, testConfig(), &stubAuth{}, nil)
 
 	r := radclient(t, ts.AuthAddrs()[0].String(), "status", `Message-Authenticator = 0x00`)
-	if r.code != "Access-Accept" {
-		t.Errorf("Status-Server on the auth port: got %q\n%s", r.code, r.out)
+	if r.Code != "Access-Accept" {
+		t.Errorf("Status-Server on the auth port: got %q\n%s", r.Code, r.Out)
 	}
 	r = radclient(t, ts.AcctAddrs()[0].String(), "status", `Message-Authenticator = 0x00`)
-	if r.code != "Accounting-Response" {
-		t.Errorf("Status-Server on the accounting port: got %q\n%s", r.code, r.out)
+	if r.Code != "Accounting-Response" {
+		t.Errorf("Status-Server on the accounting port: got %q\n%s", r.Code, r.Out)
 	}
 	// With and without a Message-Authenticator (most NAS send none in
 	// accounting); radclient checks the Response Authenticator both ways.
@@ -156,8 +118,8 @@ func TestRadclientStatusServerAndAccounting(t *testing.T) {
 		`User-Name = "alice", Acct-Status-Type = Stop, Acct-Session-Id = "s-1"`,
 	} {
 		r = radclient(t, ts.AcctAddrs()[0].String(), "acct", in)
-		if r.code != "Accounting-Response" {
-			t.Errorf("%s: got %q\n%s", in, r.code, r.out)
+		if r.Code != "Accounting-Response" {
+			t.Errorf("%s: got %q\n%s", in, r.Code, r.Out)
 		}
 	}
 	if !strings.Contains(ts.logs.String(), "session_id=s-1") {

@@ -1,5 +1,51 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
 
-func runBench(args []string) error { return errors.New("not yet") }
+	"kakunin/internal/bench"
+	"kakunin/internal/testenv"
+)
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o bench.Options
+	fs.IntVar(&o.Users, "users", 200000, "users in the directory and the store")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "logins in flight at once")
+	fs.DurationVar(&o.Duration, "duration", 15*time.Second, "measured time of each phase")
+	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured time before each phase")
+	fs.StringVar(&o.Driver, "store", "sqlite", "store driver: sqlite or postgres")
+	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
+	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")
+	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed afterwards)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.Kakunin, o.Out = exe, os.Stdout
+	o.Dir = *keep
+	if o.Dir == "" {
+		tmp, err := os.MkdirTemp("", "kakunin-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		o.Dir = filepath.Join(tmp, "work")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	naive, flow, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	bench.Report(os.Stdout, o, naive, flow)
+	return nil
+}

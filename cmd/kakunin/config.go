@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -29,6 +30,9 @@ type metricsConfig struct {
 	// Listen is the address of /metrics, /healthz and /readyz; empty
 	// disables it.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the same listener
+	// (off by default: it exposes internals; keep the listener private).
+	Pprof bool `yaml:"pprof"`
 }
 
 type logConfig struct {
@@ -84,7 +88,13 @@ func (c *config) validate() error {
 		{"radius", &c.Radius}, {"ldap", &c.LDAP}, {"store", &c.Store}, {"flow", &c.Flow},
 	} {
 		if err := s.v.Validate(); err != nil {
-			return fmt.Errorf("%s.%w", s.name, err)
+			// A section may report several problems, one a line: each
+			// names its key, so each gets the section's prefix.
+			lines := strings.Split(err.Error(), "\n")
+			for i, l := range lines {
+				lines[i] = s.name + "." + l
+			}
+			return errors.New(strings.Join(lines, "\n"))
 		}
 	}
 	switch c.Log.Format {

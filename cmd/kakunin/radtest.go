@@ -14,6 +14,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"kakunin/challenge"
+	kradius "kakunin/radius"
 )
 
 func runRadtest(args []string) error {
@@ -45,11 +46,11 @@ func runRadtest(args []string) error {
 		}
 		*password = p
 	}
-	c := newAccessClient(*server, *secret, *nasID, *retry)
+	c := kradius.NewClient(*server, *secret, *nasID, *retry)
 	answer, state := *password, []byte(nil)
 	for round := 1; round <= 10; round++ {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-		r, err := c.access(ctx, *user, answer, state)
+		r, err := c.Access(ctx, *user, answer, state)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("round %d: %w", round, err)

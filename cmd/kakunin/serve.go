@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -60,6 +61,8 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 	if a.store, err = store.Open(ctx, cfg.Store, log.With("component", "store")); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	// Per-group reply attributes need the user's groups from the directory.
+	cfg.LDAP.NeedGroups = len(cfg.Radius.GroupAttributes) > 0
 	if a.dir, err = ldapauth.New(cfg.LDAP, log.With("component", "ldap"), a.reg); err != nil {
 		a.store.Close()
 		return nil, fmt.Errorf("directory: %w", err)
@@ -91,6 +94,10 @@ func (a *app) start() error {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 		mux.HandleFunc("GET /readyz", a.ready)
+		if a.cfg.Metrics.Pprof {
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		}
 		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go a.http.Serve(ln)
 	}
