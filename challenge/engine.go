@@ -115,9 +115,13 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	if req.Password == "" {
 		return e.reject(msgBadCredentials, "empty_password")
 	}
-	if locked, err := e.locked(ctx, req.UserName, now, true); err != nil {
+	// One read before the bind: a paused user costs the directory nothing,
+	// and the methods are at hand once the password is right.
+	acct, err := e.account(ctx, req.UserName, now)
+	if err != nil {
 		return e.unavailable(req, "store_error", err)
-	} else if locked {
+	}
+	if e.passwordLocked(acct) || e.codeLocked(acct) {
 		return e.reject(msgLocked, "locked")
 	}
 
@@ -137,12 +141,7 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.unavailable(req, "directory_error", err)
 	}
 
-	t = time.Now()
-	methods, err := e.st.Methods(ctx, req.UserName)
-	e.m.storeDuration.WithLabelValues("methods").Observe(time.Since(t).Seconds())
-	if err != nil {
-		return e.unavailable(req, "store_error", err)
-	}
+	methods := acct.Methods
 	var totps []store.Method
 	for _, m := range methods {
 		if m.Kind == store.KindTOTP {
@@ -198,18 +197,14 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 		return e.reject(msgExpired, "state_mismatch")
 	}
 	code := strings.TrimSpace(req.Password)
-	if locked, err := e.locked(ctx, c.UserID, now, false); err != nil {
-		return e.unavailable(req, "store_error", err)
-	} else if locked {
-		return e.reject(msgLocked, "locked")
-	}
-
-	t = time.Now()
-	methods, err := e.st.Methods(ctx, c.UserID)
-	e.m.storeDuration.WithLabelValues("methods").Observe(time.Since(t).Seconds())
+	acct, err := e.account(ctx, c.UserID, now)
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
+	if e.codeLocked(acct) {
+		return e.reject(msgLocked, "locked")
+	}
+	methods := acct.Methods
 	reason := "bad_code"
 	for _, m := range methods {
 		if m.Kind != store.KindTOTP {
@@ -240,45 +235,37 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	if c.Attempts >= e.cfg.AttemptsPerChallenge {
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCodeFailed), Reason: reason, Method: "totp"}
 	}
-	if locked, err := e.locked(ctx, c.UserID, now, false); err != nil {
-		return e.unavailable(req, "store_error", err)
-	} else if locked {
+	// This failure counts too: the counts read above are one short.
+	acct.CodeFailures++
+	acct.CodeFailuresDay++
+	if e.codeLocked(acct) {
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgLocked), Reason: "locked", Method: "totp"}
 	}
-	d := e.issue(ctx, req, c, msgWrongCode, reason, now)
-	return d
+	return e.issue(ctx, req, c, msgWrongCode, reason, now)
 }
 
-// locked reports whether the user is paused. Before the password is
-// checked (password=true) both counters apply, so a locked user costs the
-// directory nothing; in round two only the code counters apply.
-func (e *Engine) locked(ctx context.Context, user string, now time.Time, password bool) (bool, error) {
+// account reads the user's methods and failure counts in one store call.
+func (e *Engine) account(ctx context.Context, user string, now time.Time) (store.Account, error) {
 	t := time.Now()
-	defer func() { e.m.storeDuration.WithLabelValues("count_failures").Observe(time.Since(t).Seconds()) }()
-	if password {
-		n, err := e.st.CountFailures(ctx, user, store.FailPassword, now.Add(-e.cfg.PasswordLockout.Window))
-		if err != nil {
-			return false, err
-		}
-		if n >= e.cfg.PasswordLockout.Failures {
-			return true, nil
-		}
-	}
-	n, err := e.st.CountFailures(ctx, user, store.FailCode, now.Add(-24*time.Hour))
-	if err != nil {
-		return false, err
-	}
-	if n >= e.cfg.CodeLockout.DailyFailures {
-		return true, nil
-	}
-	if n < e.cfg.CodeLockout.Failures {
-		return false, nil
-	}
-	n, err = e.st.CountFailures(ctx, user, store.FailCode, now.Add(-e.cfg.CodeLockout.Window))
-	if err != nil {
-		return false, err
-	}
-	return n >= e.cfg.CodeLockout.Failures, nil
+	a, err := e.st.Account(ctx, user, store.AccountQuery{
+		PasswordSince: now.Add(-e.cfg.PasswordLockout.Window),
+		CodeSince:     now.Add(-e.cfg.CodeLockout.Window),
+		CodeDaySince:  now.Add(-24 * time.Hour),
+	})
+	e.m.storeDuration.WithLabelValues("account").Observe(time.Since(t).Seconds())
+	return a, err
+}
+
+// passwordLocked: too many wrong passwords in the window; checked before
+// the bind, so a paused user never drives the directory account into its
+// own lockout.
+func (e *Engine) passwordLocked(a store.Account) bool {
+	return a.PasswordFailures >= e.cfg.PasswordLockout.Failures
+}
+
+// codeLocked: too many wrong codes in the window or in the day.
+func (e *Engine) codeLocked(a store.Account) bool {
+	return a.CodeFailures >= e.cfg.CodeLockout.Failures || a.CodeFailuresDay >= e.cfg.CodeLockout.DailyFailures
 }
 
 // fail records a failure and, when it completes a lockout, says so in the

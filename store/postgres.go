@@ -224,6 +224,44 @@ func (s *postgresStore) Methods(ctx context.Context, userID string) ([]Method, e
 	return ms, nil
 }
 
+func (s *postgresStore) Account(ctx context.Context, userID string, q AccountQuery) (Account, error) {
+	var a Account
+	if checkUserID(userID) != nil {
+		return a, nil
+	}
+	rows, err := s.pool.Query(ctx, accountSQL, userID, q.PasswordSince, q.CodeSince, q.CodeDaySince)
+	if err != nil {
+		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kind, label, keyID *string
+		var sm sealedMethod
+		var created, lastUsed *time.Time
+		var lastStep *int64
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay,
+			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
+			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+		}
+		if id == nil {
+			continue // the user has no method: the one row carries the counts
+		}
+		m := Method{UserID: userID, ID: *id, Kind: MethodKind(*kind), Label: *label, CreatedAt: created.UTC(), LastStep: *lastStep}
+		sm.keyID = *keyID
+		if lastUsed != nil {
+			m.LastUsed = lastUsed.UTC()
+		}
+		if err := s.kr.openMethod(&m, sm); err != nil {
+			return a, err
+		}
+		a.Methods = append(a.Methods, m)
+	}
+	if err := rows.Err(); err != nil {
+		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+	}
+	return a, nil
+}
+
 func (s *postgresStore) AddMethod(ctx context.Context, m Method) error {
 	if err := checkMethod(&m); err != nil {
 		return err

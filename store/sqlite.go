@@ -42,7 +42,7 @@ type sqliteStore struct {
 // sqliteStmts are prepared once per connection; w: on the writer, r: on
 // the readers.
 type sqliteStmts struct {
-	getUser, methods, methodExists, countFailures, events, staleKeys *sql.Stmt // r
+	getUser, methods, account, methodExists, countFailures, events, staleKeys *sql.Stmt // r
 
 	putUser, ensureUser, addMethod, deleteMethod, useStep,
 	createChallenge, takeChallenge, recordFailure, clearFailures,
@@ -167,6 +167,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at FROM users WHERE id = $1`},
 		{&s.st.methods, s.r, `SELECT id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step
 			FROM methods WHERE user_id = $1 ORDER BY created_at, id`},
+		{&s.st.account, s.r, accountSQL},
 		{&s.st.methodExists, s.r, `SELECT count(*) FROM methods WHERE id = $1`},
 		{&s.st.countFailures, s.r, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3`},
 		{&s.st.events, s.r, `SELECT id, at, actor, action, detail FROM audit_events
@@ -316,6 +317,44 @@ func (s *sqliteStore) Methods(ctx context.Context, userID string) ([]Method, err
 		return nil, fmt.Errorf("store: methods of user %q: %w", userID, err)
 	}
 	return ms, nil
+}
+
+func (s *sqliteStore) Account(ctx context.Context, userID string, q AccountQuery) (Account, error) {
+	var a Account
+	if checkUserID(userID) != nil {
+		return a, nil
+	}
+	rows, err := s.st.account.QueryContext(ctx, userID, q.PasswordSince.UnixMicro(), q.CodeSince.UnixMicro(), q.CodeDaySince.UnixMicro())
+	if err != nil {
+		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kind, label, keyID sql.NullString
+		var sm sealedMethod
+		var created, lastUsed, lastStep sql.NullInt64
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay,
+			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
+			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+		}
+		if !id.Valid {
+			continue // the user has no method: the one row carries the counts
+		}
+		m := Method{UserID: userID, ID: id.String, Kind: MethodKind(kind.String), Label: label.String,
+			CreatedAt: fromMicros(created.Int64), LastStep: lastStep.Int64}
+		sm.keyID = keyID.String
+		if lastUsed.Valid {
+			m.LastUsed = fromMicros(lastUsed.Int64)
+		}
+		if err := s.kr.openMethod(&m, sm); err != nil {
+			return a, err
+		}
+		a.Methods = append(a.Methods, m)
+	}
+	if err := rows.Err(); err != nil {
+		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+	}
+	return a, nil
 }
 
 func (s *sqliteStore) AddMethod(ctx context.Context, m Method) error {

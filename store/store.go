@@ -95,6 +95,22 @@ type Event struct {
 	Detail string
 }
 
+// AccountQuery says which failure windows Account counts.
+type AccountQuery struct {
+	PasswordSince time.Time // password failures at or after this
+	CodeSince     time.Time // code failures at or after this (the short window)
+	CodeDaySince  time.Time // code failures at or after this (the day)
+}
+
+// Account is a user's methods and recent failures, read together on the
+// login path.
+type Account struct {
+	Methods          []Method
+	PasswordFailures int
+	CodeFailures     int
+	CodeFailuresDay  int
+}
+
 // Store is everything kakunin keeps. Implementations must be safe for
 // concurrent use by many goroutines and by several processes sharing one
 // database.
@@ -109,6 +125,10 @@ type Store interface {
 	// Methods returns the user's methods (secrets decrypted), oldest first.
 	// An unknown user has none.
 	Methods(ctx context.Context, userID string) ([]Method, error)
+	// Account reads what one login needs to know of a user in one round
+	// trip: the methods (as Methods) and the failure counts since the
+	// times in q. An unknown user has no methods and no failures.
+	Account(ctx context.Context, userID string, q AccountQuery) (Account, error)
 	// AddMethod stores a method, creating the user if needed.
 	AddMethod(ctx context.Context, m Method) error
 	// DeleteMethod returns ErrNotFound when the user has no such method.
@@ -159,3 +179,14 @@ type Store interface {
 type Rekeyer interface {
 	Rekey(ctx context.Context) (int, error)
 }
+
+// accountSQL reads a user's methods and failure counts in one statement,
+// in both dialects: one row per method, or a single row of counts with
+// NULL method columns for a user without methods.
+const accountSQL = `SELECT
+	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'password' AND at >= $2),
+	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $3),
+	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $4),
+	m.id, m.kind, m.label, m.secret_ct, m.phone_ct, m.extension_ct, m.key_id, m.created_at, m.last_used, m.last_step
+FROM (SELECT 1) AS one LEFT JOIN methods AS m ON m.user_id = $1
+ORDER BY m.created_at, m.id`

@@ -70,6 +70,10 @@ func Seed(i int) []byte {
 // kakunin flow, and returns both results.
 func Run(ctx context.Context, opt Options) (naive, flow Result, err error) {
 	out := opt.Out
+	// A kept work directory is reused: start from an empty one.
+	if err := os.RemoveAll(opt.Dir); err != nil {
+		return naive, flow, err
+	}
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
 		return naive, flow, err
 	}

@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
 		{"FailuresCountedInWindowAndCleared", testFailures},
+		{"AccountReadsMethodsAndFailuresTogether", testAccount},
 		{"ResetKeepsMFAApplied", testReset},
 		{"ResetUnknownUserIsNoError", testResetUnknown},
 		{"EventsNewestFirstWithLimit", testEvents},
@@ -553,6 +554,57 @@ func testFailures(t *testing.T, s store.Store) {
 	}
 	if err := s.RecordFailure(ctx, "", store.FailCode, base); err == nil {
 		t.Error("RecordFailure with an empty user succeeded")
+	}
+}
+
+func testAccount(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	q := store.AccountQuery{
+		PasswordSince: base.Add(-15 * time.Minute),
+		CodeSince:     base.Add(-15 * time.Minute),
+		CodeDaySince:  base.Add(-24 * time.Hour),
+	}
+	// Unknown user: nothing, no error.
+	a, err := s.Account(ctx, "nobody", q)
+	if err != nil || len(a.Methods) != 0 || a.PasswordFailures+a.CodeFailures+a.CodeFailuresDay != 0 {
+		t.Fatalf("unknown user: %+v, %v", a, err)
+	}
+	// Failures without methods: the counts still come back.
+	for _, f := range []struct {
+		kind store.FailureKind
+		ago  time.Duration
+	}{
+		{store.FailPassword, time.Minute}, {store.FailPassword, time.Hour},
+		{store.FailCode, time.Minute}, {store.FailCode, 2 * time.Hour}, {store.FailCode, 25 * time.Hour},
+	} {
+		if err := s.RecordFailure(ctx, "carol", f.kind, base.Add(-f.ago)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err = s.Account(ctx, "carol", q)
+	if err != nil || len(a.Methods) != 0 || a.PasswordFailures != 1 || a.CodeFailures != 1 || a.CodeFailuresDay != 2 {
+		t.Fatalf("failures without methods: %+v, %v", a, err)
+	}
+	// Methods and failures together: the same methods as Methods.
+	mustAdd(t, s, totp("carol", base), phone("carol", store.KindPhone, "+81312345678", base.Add(time.Second)))
+	if err := s.RecordFailure(ctx, "dave", store.FailPassword, base); err != nil {
+		t.Fatal(err)
+	}
+	a, err = s.Account(ctx, "carol", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := s.Methods(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Methods) != 2 || len(ms) != 2 || a.PasswordFailures != 1 || a.CodeFailures != 1 || a.CodeFailuresDay != 2 {
+		t.Fatalf("with methods: %+v", a)
+	}
+	for i := range ms {
+		if !sameMethod(a.Methods[i], ms[i]) {
+			t.Errorf("method %d: Account %s, Methods %s", i, describe(a.Methods[i]), describe(ms[i]))
+		}
 	}
 }
 
