@@ -7,7 +7,8 @@
 //	kakunin demo                       run everything on embedded defaults
 //	kakunin radtest ...                an admin's test client that answers challenges
 //	kakunin user show|add-totp|delete-method|reset|unlock ID
-//	kakunin bench ...                  load test against a running server
+//	kakunin rekey -config FILE         re-encrypt stored secrets under the current key
+//	kakunin bench ...                  load test: naive LDAP loop vs the whole flow
 package main
 
 import (
@@ -23,7 +24,8 @@ Usage:
   kakunin demo [-data DIR]            run with an embedded store and demo directory on 127.0.0.1
   kakunin radtest [flags]             send an Access-Request, answer challenges, exit 0 only on Access-Accept
   kakunin user COMMAND -config FILE   help-desk commands: show, add-totp, delete-method, reset, unlock
-  kakunin bench [flags]               measure the two-round login rate against a running server
+  kakunin rekey -config FILE          re-encrypt stored secrets under store.encryption.current
+  kakunin bench [flags]               measure the two-round login rate (starts slapd and a server)
 
 Run "kakunin COMMAND -h" for the flags of a command.
 `
@@ -39,6 +41,7 @@ func main() {
 		"demo":         runDemo,
 		"radtest":      runRadtest,
 		"user":         runUser,
+		"rekey":        runRekey,
 		"bench":        runBench,
 	}
 	name, args := os.Args[1], os.Args[2:]

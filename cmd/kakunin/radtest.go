@@ -47,6 +47,7 @@ func runRadtest(args []string) error {
 		*password = p
 	}
 	c := kradius.NewClient(*server, *secret, *nasID, *retry)
+	defer c.Close()
 	answer, state := *password, []byte(nil)
 	for round := 1; round <= 10; round++ {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)

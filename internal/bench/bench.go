@@ -57,6 +57,8 @@ type Result struct {
 	Errors   int
 	Rate     float64 // logins per second
 	P50, P99 time.Duration
+	// CPU time per login, by process: where the machine's cores went.
+	CPUBench, CPUServer, CPUSlapd time.Duration
 }
 
 // Seed is the TOTP seed the benchmark enrolls for generated user i.
@@ -110,7 +112,8 @@ func Run(ctx context.Context, opt Options) (naive, flow Result, err error) {
 		group = sl.VPNStaffDN
 	}
 	fmt.Fprintf(out, "naive search-then-bind loop, concurrency %d, %s ... ", opt.Concurrency, opt.Duration)
-	naive, err = measure(ctx, "naive go-ldap search+bind", opt, func() (func() error, func(), error) {
+	pids := cpuPids{bench: os.Getpid(), server: srv.cmd.Process.Pid, slapd: sl.Pid()}
+	naive, err = measure(ctx, "naive go-ldap search+bind", opt, pids, func() (func() error, func(), error) {
 		return naiveLogin(sl, group, newPicker(users, false))
 	})
 	if err != nil {
@@ -127,7 +130,7 @@ func Run(ctx context.Context, opt Options) (naive, flow Result, err error) {
 		}
 	}()
 	defer func() { <-profDone }()
-	flow, err = measure(ctx, "kakunin password+TOTP (2 RADIUS rounds)", opt, func() (func() error, func(), error) {
+	flow, err = measure(ctx, "kakunin password+TOTP (2 RADIUS rounds)", opt, pids, func() (func() error, func(), error) {
 		return flowLogin(srv, picker)
 	})
 	if err != nil {
@@ -144,10 +147,12 @@ func Run(ctx context.Context, opt Options) (naive, flow Result, err error) {
 func Report(w io.Writer, opt Options, naive, flow Result) {
 	fmt.Fprintf(w, "\n%d users, concurrency %d, %s per phase, store %s, required group %v, %d CPUs\n",
 		opt.Users, opt.Concurrency, opt.Duration, opt.Driver, opt.RequiredGroup, runtime.NumCPU())
-	fmt.Fprintf(w, "%-42s %9s %7s %10s %10s %10s\n", "", "logins", "errors", "rate/s", "p50", "p99")
+	fmt.Fprintf(w, "%-42s %9s %7s %8s %9s %9s   %s\n", "", "logins", "errors", "rate/s", "p50", "p99", "CPU per login: load client / kakunin / slapd")
+	us := func(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
 	for _, r := range []Result{naive, flow} {
-		fmt.Fprintf(w, "%-42s %9d %7d %10.0f %10s %10s\n", r.Name, r.Logins, r.Errors, r.Rate,
-			r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond))
+		fmt.Fprintf(w, "%-42s %9d %7d %8.0f %9s %9s   %s / %s / %s\n", r.Name, r.Logins, r.Errors, r.Rate,
+			r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond),
+			us(r.CPUBench), us(r.CPUServer), us(r.CPUSlapd))
 	}
 	if naive.Rate > 0 && naive.P99 > 0 {
 		fmt.Fprintf(w, "kakunin / naive: rate %.2fx, p99 %.2fx\n", flow.Rate/naive.Rate, float64(flow.P99)/float64(naive.P99))
@@ -249,7 +254,7 @@ func (p *picker) pick(now time.Time) (int, bool) {
 
 // measure runs one login function per worker for the warm-up, then for the
 // measured duration, and collects every login's latency.
-func measure(ctx context.Context, name string, opt Options, newWorker func() (login func() error, done func(), err error)) (Result, error) {
+func measure(ctx context.Context, name string, opt Options, pids cpuPids, newWorker func() (login func() error, done func(), err error)) (Result, error) {
 	type worker struct {
 		login func() error
 		done  func()
@@ -300,7 +305,9 @@ func measure(ctx context.Context, name string, opt Options, newWorker func() (lo
 		return time.Since(start)
 	}
 	run(opt.Warmup, false)
+	before := pids.read()
 	elapsed := run(opt.Duration, true)
+	after := pids.read()
 	all := slices.Concat(lats...)
 	slices.Sort(all)
 	r := Result{Name: name, Logins: len(all), Errors: int(errCount.Load())}
@@ -311,6 +318,8 @@ func measure(ctx context.Context, name string, opt Options, newWorker func() (lo
 	r.Rate = float64(len(all)) / elapsed.Seconds()
 	r.P50 = all[len(all)/2]
 	r.P99 = all[len(all)*99/100]
+	per := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(len(all)) }
+	r.CPUBench, r.CPUServer, r.CPUSlapd = per(before.bench, after.bench), per(before.server, after.server), per(before.slapd, after.slapd)
 	if e, ok := firstErr.Load().(error); ok {
 		fmt.Fprintf(opt.Out, "(%d errors, first: %v) ", r.Errors, e)
 	}
@@ -395,7 +404,7 @@ func flowLogin(srv *server, p *picker) (func() error, func(), error) {
 		}
 		return nil
 	}
-	return login, func() {}, nil
+	return login, func() { c.Close() }, nil
 }
 
 // server is kakunin serve running as a child process.
@@ -516,6 +525,37 @@ func (s *server) profile(delay, d time.Duration, path string) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
+}
+
+// cpuPids are the processes whose CPU time a phase accounts for.
+type cpuPids struct{ bench, server, slapd int }
+
+type cpuTimes struct{ bench, server, slapd time.Duration }
+
+func (p cpuPids) read() cpuTimes {
+	return cpuTimes{cpuTime(p.bench), cpuTime(p.server), cpuTime(p.slapd)}
+}
+
+// cpuTime is a process's user+system time from /proc (Linux; zero
+// elsewhere). The clock tick is 100 Hz on every Linux kakunin runs on.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rss is the server's resident memory in bytes (Linux).

@@ -281,6 +281,9 @@ func (s *Slapd) apply(ldif string) error {
 }
 
 // Stop terminates slapd and waits for it to exit.
+// Pid is the slapd process id (the benchmark reads its CPU time).
+func (s *Slapd) Pid() int { return s.cmd.Process.Pid }
+
 func (s *Slapd) Stop() error {
 	if s.cmd == nil {
 		return nil
