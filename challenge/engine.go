@@ -73,7 +73,7 @@ func New(cfg Config, dir Directory, st store.Store, log *slog.Logger, reg promet
 
 // Authenticate decides one Access-Request and writes its audit record.
 func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
-	start := e.now()
+	start, began := e.now(), time.Now()
 	var d Decision
 	if len(req.State) > 0 {
 		d = e.secondRound(ctx, req, start)
@@ -83,7 +83,7 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 	if d.Method == "" {
 		d.Method = "none"
 	}
-	dur := time.Since(start)
+	dur := time.Since(began)
 	e.m.decisions.WithLabelValues(d.Outcome.String(), d.Reason).Inc()
 	e.m.duration.WithLabelValues(d.Outcome.String()).Observe(dur.Seconds())
 	e.audit.LogAttrs(ctx, slog.LevelInfo, "decision",

@@ -81,6 +81,7 @@ func (c *config) setDefaults() {
 }
 
 func (c *config) validate() error {
+	var problems []string
 	for _, s := range []struct {
 		name string
 		v    interface{ Validate() error }
@@ -90,22 +91,23 @@ func (c *config) validate() error {
 		if err := s.v.Validate(); err != nil {
 			// A section may report several problems, one a line: each
 			// names its key, so each gets the section's prefix.
-			lines := strings.Split(err.Error(), "\n")
-			for i, l := range lines {
-				lines[i] = s.name + "." + l
+			for _, l := range strings.Split(err.Error(), "\n") {
+				problems = append(problems, s.name+"."+l)
 			}
-			return errors.New(strings.Join(lines, "\n"))
 		}
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+		problems = append(problems, fmt.Sprintf("log.format: %q is not text or json", c.Log.Format))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("log.level: %q is not debug, info, warn or error", c.Log.Level)
+		problems = append(problems, fmt.Sprintf("log.level: %q is not debug, info, warn or error", c.Log.Level))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
 	}
 	return nil
 }

@@ -194,7 +194,8 @@ func serveUntilSignal(cfg *config, log *slog.Logger, grace time.Duration, ready 
 		ready(a)
 	}
 	<-ctx.Done()
-	log.Info("stopping: finishing in-flight requests", "grace", grace.String())
+	stop() // a second SIGTERM or Ctrl-C now stops at once
+	log.Info("stopping: finishing in-flight requests", "grace", grace.String(), "hint", "signal again to stop at once")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := a.shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {

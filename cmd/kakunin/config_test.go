@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+
+	"kakunin/challenge"
+	"kakunin/configs"
+	"kakunin/internal/demodir"
+)
+
+// exampleSecrets are values for the environment variables the example
+// configuration references, each valid for where it is used.
+var exampleSecrets = map[string]string{
+	"KAKUNIN_SECRET_VPN_GW_1": "gw1-shared-secret-6d1f0c",
+	"KAKUNIN_LDAP_PASSWORD":   "ldap-bind-password-93ae1b",
+	"KAKUNIN_POSTGRES_DSN":    "postgres://kakunin:pg-password-5be7a2@db.example.ac.jp:5432/kakunin?sslmode=verify-full",
+	"KAKUNIN_STORE_KEY":       base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+}
+
+const exampleFileSecret = "gw2-shared-secret-from-file-48c2"
+
+var (
+	exampleEnvRef  = regexp.MustCompile(`\{env: *([A-Za-z_][A-Za-z0-9_]*)\}`)
+	exampleEtcPath = regexp.MustCompile(`/etc/kakunin/[A-Za-z0-9._-]+`)
+)
+
+func TestCheckConfig(t *testing.T) {
+	t.Run("ExampleIsValidAndPrintsNoSecret", func(t *testing.T) {
+		example, err := os.ReadFile("../../configs/kakunin.example.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var settings []string // the lines that are not comments
+		for _, line := range strings.Split(string(example), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+				settings = append(settings, line)
+			}
+		}
+		used := strings.Join(settings, "\n")
+		// Every file the example references gets a stand-in in dir: a CA
+		// certificate for *.pem, a secret otherwise.
+		dir := t.TempDir()
+		for _, p := range exampleEtcPath.FindAllString(used, -1) {
+			content := exampleFileSecret
+			if strings.HasSuffix(p, ".pem") {
+				content = testCAPEM(t)
+			}
+			writeFile(t, dir, filepath.Base(p), content)
+		}
+		path := writeFile(t, dir, "kakunin.yaml", strings.ReplaceAll(string(example), "/etc/kakunin/", dir+"/"))
+
+		env := os.Environ()
+		for _, m := range exampleEnvRef.FindAllStringSubmatch(used, -1) {
+			v, ok := exampleSecrets[m[1]]
+			if !ok {
+				t.Fatalf("the example references $%s: give it a value in exampleSecrets", m[1])
+			}
+			env = append(env, m[1]+"="+v)
+		}
+		cmd := exec.Command(kakuninBinary(t), "check-config", "-config", path)
+		cmd.Env = env
+		var stdout, stderr syncBuffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("check-config: %v\n%s%s", err, stdout.String(), stderr.String())
+		}
+		out := stdout.String() + stderr.String()
+		if !strings.Contains(out, "is valid") {
+			t.Errorf("check-config does not say the file is valid:\n%s", out)
+		}
+		secrets := []string{exampleFileSecret}
+		for name, v := range exampleSecrets {
+			secrets = append(secrets, v)
+			if masked := "******** (env:" + name + ")"; !strings.Contains(out, masked) {
+				t.Errorf("check-config does not show %s as %q:\n%s", name, masked, out)
+			}
+		}
+		secrets = append(secrets, "pg-password-5be7a2")
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("check-config printed the secret %q:\n%s", s, out)
+			}
+		}
+		if masked := "******** (file:" + filepath.Join(dir, "vpn-gw-2.secret") + ")"; !strings.Contains(out, masked) {
+			t.Errorf("check-config does not show the file secret as %q:\n%s", masked, out)
+		}
+	})
+
+	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	shortKey := base64.StdEncoding.EncodeToString([]byte("only-16-bytes-xx"))
+	base := `radius:
+  listen: ["127.0.0.1:1812"]
+  clients:
+    - name: vpn-gw
+      addresses: [192.0.2.10]
+      secret: "base-shared-secret-0f9e"
+ldap:
+  urls: [ldaps://ldap.example.ac.jp]
+  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
+  bind_password: "base-bind-password-77aa"
+  base_dn: ou=people,dc=example,dc=ac,dc=jp
+store:
+  driver: sqlite
+  path: /var/lib/kakunin/kakunin.db
+  encryption:
+    keys:
+      - {id: k1, key: "` + key + `"}
+flow:
+  user_pattern: '^[0-9]{10}$'
+`
+	if _, err := parseConfig([]byte(base)); err != nil {
+		t.Fatalf("the base of the broken configurations is itself broken: %v", err)
+	}
+	secrets := []string{"base-shared-secret-0f9e", "base-bind-password-77aa", key, shortKey}
+
+	for _, tc := range []struct {
+		name     string
+		old, new string // one replacement in base
+		want     string // how the error starts: the key's full path, or the decoder's line
+	}{
+		{"UnknownKey", `  listen: [`, `  listne: [`, "yaml: unmarshal errors:\n  line 2: field listne not found in type radius.Config"},
+		{"BadClientCIDR", `addresses: [192.0.2.10]`, `addresses: [192.0.2.0/33]`, "radius.clients[0].addresses[0]: "},
+		{"EmptySecret", `secret: "base-shared-secret-0f9e"`, `secret: ""`, "radius.clients[0].secret: "},
+		{"LDAPURLScheme", `urls: [ldaps://ldap.example.ac.jp]`, `urls: [https://ldap.example.ac.jp]`, "ldap.urls[0]: "},
+		{"MissingEncryptionKey", `{id: k1, key: "` + key + `"}`, `{id: k1}`, "store.encryption.keys[0].key: "},
+		{"NoEncryptionKeys", "  encryption:\n    keys:\n      - {id: k1, key: \"" + key + "\"}\n", "", "store.encryption.keys: "},
+		{"ShortEncryptionKey", key, shortKey, "store.encryption.keys[0].key: "},
+		{"InvalidUserPattern", `user_pattern: '^[0-9]{10}$'`, `user_pattern: '^[0-9{10}$'`, "flow.user_pattern: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(base, tc.old) {
+				t.Fatalf("%q is not in the base configuration", tc.old)
+			}
+			_, err := parseConfig([]byte(strings.Replace(base, tc.old, tc.new, 1)))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %q does not start with %q", err, tc.want)
+			}
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q shows the secret %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// testCAPEM is a self-signed CA certificate in PEM, for ca_file.
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kakunin test directory CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// TestDemoConfigIsValid checks that what `kakunin demo` writes parses, and
+// that kakunin wired from it signs the demo user in against the demo
+// directory.
+func TestDemoConfigIsValid(t *testing.T) {
+	users, err := demodir.Load(configs.DemoUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := demodir.Start("127.0.0.1:0", users, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dir.Stop)
+
+	data := t.TempDir()
+	radiusSecret, err := persistentSecret(filepath.Join(data, "radius.secret"), 18)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := persistentSecret(filepath.Join(data, "store.key"), 32); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, data, "ldap.secret", dir.BindPassword())
+	text := demoConfig(data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", dir)
+	cfg, err := parseConfig([]byte(text))
+	if err != nil {
+		t.Fatalf("demo configuration: %v\n%s", err, text)
+	}
+	if len(cfg.LDAP.URLs) != 1 || cfg.LDAP.URLs[0] != dir.URL() {
+		t.Errorf("ldap.urls = %q, want [%s]", cfg.LDAP.URLs, dir.URL())
+	}
+	if cfg.LDAP.BindPassword.Value() != dir.BindPassword() {
+		t.Error("ldap.bind_password is not the demo directory's service password")
+	}
+	if len(cfg.Radius.Clients) != 1 || cfg.Radius.Clients[0].Secret.Value() != radiusSecret {
+		t.Error("radius.clients[0].secret is not the secret in radius.secret")
+	}
+	if want := filepath.Join(data, "kakunin.db"); cfg.Store.Path != want {
+		t.Errorf("store.path = %q, want %q", cfg.Store.Path, want)
+	}
+
+	seedText, err := enrollDemoUser(cfg, users[demoUser].ID, filepath.Join(data, "demo-totp.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := challenge.ParseTOTPSecret(string(seedText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(); err != nil {
+		a.shutdown(context.Background())
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	addr := a.radius.AuthAddrs()[0].String()
+	u := users[demoUser]
+	r := access(t, addr, radiusSecret, u.ID, u.Password, nil)
+	if r.Code != radius.CodeAccessChallenge {
+		t.Fatalf("demo user, round 1: got %v %q, want Access-Challenge", r.Code, r.Messages)
+	}
+	r = access(t, addr, radiusSecret, u.ID, challenge.TOTPCode(seed, time.Now()), r.State)
+	if r.Code != radius.CodeAccessAccept {
+		t.Fatalf("demo user, round 2: got %v %q, want Access-Accept", r.Code, r.Messages)
+	}
+}
