@@ -201,8 +201,8 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.deleteMethods, s.w, `DELETE FROM methods WHERE user_id = $1`},
 		{&s.st.deleteChallenges, s.w, `DELETE FROM challenges WHERE user_id = $1`},
 		{&s.st.audit, s.w, `INSERT INTO audit_events (at, user_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`},
-		{&s.st.purgeChallenges, s.w, `DELETE FROM challenges WHERE rowid IN
-			(SELECT rowid FROM challenges WHERE expires_at <= $1 LIMIT $2)`},
+		{&s.st.purgeChallenges, s.w, `DELETE FROM challenges WHERE state IN
+			(SELECT state FROM challenges WHERE expires_at <= $1 LIMIT $2)`},
 		{&s.st.purgeFailures, s.w, `DELETE FROM failures WHERE rowid IN
 			(SELECT rowid FROM failures WHERE at < $1 LIMIT $2)`},
 		{&s.st.rekey, s.w, `UPDATE methods SET secret_ct = $1, phone_ct = $2, extension_ct = $3, key_id = $4

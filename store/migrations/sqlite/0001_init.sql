@@ -35,6 +35,9 @@ CREATE INDEX methods_user_id ON methods (user_id, created_at);
 CREATE UNIQUE INDEX methods_one_phone_per_kind ON methods (user_id, kind)
 	WHERE kind IN ('phone', 'alternate_phone', 'office_phone');
 
+-- Every login inserts one row and deletes it again, so the table is a
+-- single b-tree (WITHOUT ROWID) with no secondary index: Purge and Reset,
+-- which look rows up by expiry or user, are rare and scan a small table.
 CREATE TABLE challenges (
 	state      TEXT PRIMARY KEY,
 	user_id    TEXT NOT NULL,
@@ -44,10 +47,7 @@ CREATE TABLE challenges (
 	groups     TEXT NOT NULL DEFAULT '[]', -- JSON array of strings
 	expires_at INTEGER NOT NULL,
 	created_at INTEGER NOT NULL
-) STRICT;
-
-CREATE INDEX challenges_user_id ON challenges (user_id);
-CREATE INDEX challenges_expires_at ON challenges (expires_at);
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE failures (
 	user_id TEXT NOT NULL,
