@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -182,49 +183,54 @@ func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msg
 }
 
 func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) Decision {
+	code := strings.TrimSpace(req.Password)
+	var locked, mismatch bool
+	reason := "bad_code"
 	t := time.Now()
-	c, err := e.st.TakeChallenge(ctx, string(req.State), now)
-	e.m.storeDuration.WithLabelValues("take_challenge").Observe(time.Since(t).Seconds())
+	// One store transaction: take the challenge, read the user's methods
+	// and failure counts, and use the matched time step.
+	c, acct, fresh, err := e.st.Redeem(ctx, string(req.State), now, e.accountQuery(now),
+		func(c store.Challenge, a store.Account) store.Redemption {
+			// A State is bound to the user and the NAS it was issued to:
+			// a State replayed from another gateway or for another user
+			// is worthless (and now spent).
+			if c.UserID != req.UserName || c.Client != req.Client {
+				mismatch = true
+				return store.Redemption{}
+			}
+			if e.codeLocked(a) {
+				locked = true
+				return store.Redemption{}
+			}
+			for _, m := range a.Methods {
+				if m.Kind != store.KindTOTP {
+					continue
+				}
+				if step, ok := matchTOTP(m.Secret, code, now); ok {
+					return store.Redemption{MethodID: m.ID, Step: step}
+				}
+			}
+			return store.Redemption{}
+		})
+	e.m.storeDuration.WithLabelValues("redeem").Observe(time.Since(t).Seconds())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return e.reject(msgExpired, "unknown_state")
 	case err != nil:
 		return e.unavailable(req, "store_error", err)
-	}
-	// A State is bound to the user and the NAS it was issued to: a State
-	// replayed from another gateway or for another user is worthless.
-	if c.UserID != req.UserName || c.Client != req.Client {
+	case mismatch:
 		return e.reject(msgExpired, "state_mismatch")
-	}
-	code := strings.TrimSpace(req.Password)
-	acct, err := e.account(ctx, c.UserID, now)
-	if err != nil {
-		return e.unavailable(req, "store_error", err)
-	}
-	if e.codeLocked(acct) {
+	case locked:
 		return e.reject(msgLocked, "locked")
+	case fresh:
+		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "totp"}
 	}
-	methods := acct.Methods
-	reason := "bad_code"
-	for _, m := range methods {
-		if m.Kind != store.KindTOTP {
-			continue
-		}
-		step, ok := matchTOTP(m.Secret, code, now)
-		if !ok {
-			continue
-		}
-		t = time.Now()
-		fresh, err := e.st.UseTOTPStep(ctx, m.ID, step, now)
-		e.m.storeDuration.WithLabelValues("use_totp_step").Observe(time.Since(t).Seconds())
-		if err != nil {
-			return e.unavailable(req, "store_error", err)
-		}
-		if fresh {
-			return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "totp"}
-		}
-		// The code was right but already used (or an older one than the
-		// last used): a replay, counted like a wrong code.
+	if slices.ContainsFunc(acct.Methods, func(m store.Method) bool {
+		_, ok := matchTOTP(m.Secret, code, now)
+		return ok && m.Kind == store.KindTOTP
+	}) {
+		// The code was right but already used (or older than the last
+		// used one): a replay, counted like a wrong code.
 		reason = "replayed_code"
 	}
 
@@ -247,13 +253,18 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 // account reads the user's methods and failure counts in one store call.
 func (e *Engine) account(ctx context.Context, user string, now time.Time) (store.Account, error) {
 	t := time.Now()
-	a, err := e.st.Account(ctx, user, store.AccountQuery{
+	a, err := e.st.Account(ctx, user, e.accountQuery(now))
+	e.m.storeDuration.WithLabelValues("account").Observe(time.Since(t).Seconds())
+	return a, err
+}
+
+// accountQuery counts failures in the lockout windows that end at now.
+func (e *Engine) accountQuery(now time.Time) store.AccountQuery {
+	return store.AccountQuery{
 		PasswordSince: now.Add(-e.cfg.PasswordLockout.Window),
 		CodeSince:     now.Add(-e.cfg.CodeLockout.Window),
 		CodeDaySince:  now.Add(-24 * time.Hour),
-	})
-	e.m.storeDuration.WithLabelValues("account").Observe(time.Since(t).Seconds())
-	return a, err
+	}
 }
 
 // passwordLocked: too many wrong passwords in the window; checked before

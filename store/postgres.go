@@ -225,11 +225,21 @@ func (s *postgresStore) Methods(ctx context.Context, userID string) ([]Method, e
 }
 
 func (s *postgresStore) Account(ctx context.Context, userID string, q AccountQuery) (Account, error) {
-	var a Account
 	if checkUserID(userID) != nil {
-		return a, nil
+		return Account{}, nil
 	}
-	rows, err := s.pool.Query(ctx, accountSQL, userID, q.PasswordSince, q.CodeSince, q.CodeDaySince)
+	return s.account(ctx, s.pool, userID, q)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *postgresStore) account(ctx context.Context, db querier, userID string, q AccountQuery) (Account, error) {
+	var a Account
+	rows, err := db.Query(ctx, accountSQL, userID, q.PasswordSince, q.CodeSince, q.CodeDaySince)
 	if err != nil {
 		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 	}
@@ -352,8 +362,12 @@ func (s *postgresStore) TakeChallenge(ctx context.Context, state string, now tim
 	if checkText("", state) != nil {
 		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
 	}
+	return s.take(ctx, s.pool, state, now)
+}
+
+func (s *postgresStore) take(ctx context.Context, db querier, state string, now time.Time) (Challenge, error) {
 	c := Challenge{State: state}
-	err := s.pool.QueryRow(ctx, `DELETE FROM challenges WHERE state = $1
+	err := db.QueryRow(ctx, `DELETE FROM challenges WHERE state = $1
 		RETURNING user_id, client, method_id, attempts, groups, expires_at, created_at`, state).
 		Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &c.Groups, &c.ExpiresAt, &c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -370,6 +384,42 @@ func (s *postgresStore) TakeChallenge(ctx context.Context, state string, now tim
 		c.Groups = nil
 	}
 	return c, nil
+}
+
+func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
+	if checkText("", state) != nil {
+		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	// One transaction, so one WAL flush at commit instead of two. The
+	// DELETE's row lock makes a second node's Redeem of the same state
+	// wait, then find nothing.
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		if c, err = s.take(ctx, tx, state, now); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil // commit the delete of an expired challenge
+			}
+			return err
+		}
+		if a, err = s.account(ctx, tx, c.UserID, q); err != nil {
+			return err
+		}
+		r := decide(c, a)
+		if r.MethodID == "" {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`,
+			r.Step, now, r.MethodID)
+		if err != nil {
+			return fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
+		}
+		fresh = tag.RowsAffected() == 1
+		return nil
+	})
+	if err == nil && c.UserID == "" {
+		err = fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	return c, a, fresh, err
 }
 
 func (s *postgresStore) RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error {

@@ -43,6 +43,7 @@ type sqliteStore struct {
 // the readers.
 type sqliteStmts struct {
 	getUser, methods, account, methodExists, countFailures, events, staleKeys *sql.Stmt // r
+	accountW                                                                  *sql.Stmt // w: the account read inside Redeem's transaction
 
 	putUser, ensureUser, addMethod, deleteMethod, useStep,
 	createChallenge, takeChallenge, recordFailure, clearFailures,
@@ -168,6 +169,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.methods, s.r, `SELECT id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step
 			FROM methods WHERE user_id = $1 ORDER BY created_at, id`},
 		{&s.st.account, s.r, accountSQL},
+		{&s.st.accountW, s.w, accountSQL},
 		{&s.st.methodExists, s.r, `SELECT count(*) FROM methods WHERE id = $1`},
 		{&s.st.countFailures, s.r, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3`},
 		{&s.st.events, s.r, `SELECT id, at, actor, action, detail FROM audit_events
@@ -320,11 +322,17 @@ func (s *sqliteStore) Methods(ctx context.Context, userID string) ([]Method, err
 }
 
 func (s *sqliteStore) Account(ctx context.Context, userID string, q AccountQuery) (Account, error) {
-	var a Account
 	if checkUserID(userID) != nil {
-		return a, nil
+		return Account{}, nil
 	}
-	rows, err := s.st.account.QueryContext(ctx, userID, q.PasswordSince.UnixMicro(), q.CodeSince.UnixMicro(), q.CodeDaySince.UnixMicro())
+	return s.account(ctx, s.st.account, userID, q)
+}
+
+// account runs an accountSQL statement (the reader's, or the writer's
+// inside a transaction) and decrypts the methods.
+func (s *sqliteStore) account(ctx context.Context, st *sql.Stmt, userID string, q AccountQuery) (Account, error) {
+	var a Account
+	rows, err := st.QueryContext(ctx, userID, q.PasswordSince.UnixMicro(), q.CodeSince.UnixMicro(), q.CodeDaySince.UnixMicro())
 	if err != nil {
 		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 	}
@@ -450,10 +458,14 @@ func (s *sqliteStore) TakeChallenge(ctx context.Context, state string, now time.
 	if checkText("", state) != nil {
 		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
 	}
+	return s.take(ctx, s.st.takeChallenge, state, now)
+}
+
+func (s *sqliteStore) take(ctx context.Context, st *sql.Stmt, state string, now time.Time) (Challenge, error) {
 	c := Challenge{State: state}
 	var groups string
 	var expires, created int64
-	err := s.st.takeChallenge.QueryRowContext(ctx, state).Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &groups, &expires, &created)
+	err := st.QueryRowContext(ctx, state).Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &groups, &expires, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
 	}
@@ -471,6 +483,42 @@ func (s *sqliteStore) TakeChallenge(ctx context.Context, state string, now time.
 		c.Groups = nil
 	}
 	return c, nil
+}
+
+func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
+	if checkText("", state) != nil {
+		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	// One write transaction on the single writer connection: one commit
+	// instead of three, and no reader can see the challenge half redeemed.
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if c, err = s.take(ctx, tx.StmtContext(ctx, s.st.takeChallenge), state, now); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				// Commit the delete of an expired challenge all the same.
+				return nil
+			}
+			return err
+		}
+		if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), c.UserID, q); err != nil {
+			return err
+		}
+		r := decide(c, a)
+		if r.MethodID == "" {
+			return nil
+		}
+		res, err := tx.StmtContext(ctx, s.st.useStep).ExecContext(ctx, r.Step, now.UnixMicro(), r.MethodID)
+		if err != nil {
+			return fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
+		}
+		n, err := res.RowsAffected()
+		fresh = n == 1
+		return err
+	})
+	if err == nil && c.UserID == "" {
+		err = fmt.Errorf("challenge: %w", ErrNotFound)
+	}
+	return c, a, fresh, err
 }
 
 func (s *sqliteStore) RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error {

@@ -111,6 +111,13 @@ type Account struct {
 	CodeFailuresDay  int
 }
 
+// Redemption is decide's answer in Redeem: the method whose TOTP time step
+// the code matched, or an empty MethodID for none.
+type Redemption struct {
+	MethodID string
+	Step     int64
+}
+
 // Store is everything kakunin keeps. Implementations must be safe for
 // concurrent use by many goroutines and by several processes sharing one
 // database.
@@ -145,6 +152,15 @@ type Store interface {
 	// ErrNotFound when there is none or it expired (now is at or after
 	// ExpiresAt). A state can be taken once, across all nodes.
 	TakeChallenge(ctx context.Context, state string, now time.Time) (Challenge, error)
+
+	// Redeem is the second round of a login in one transaction: it takes
+	// the challenge with this state (as TakeChallenge), reads the account
+	// of the user it was issued to (as Account) and asks decide which
+	// method's TOTP step to use; when decide names one, the step is used
+	// (as UseTOTPStep) before the transaction commits. fresh reports
+	// whether it was. The challenge is gone afterwards whatever decide
+	// says; ErrNotFound when there is none or it expired.
+	Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error)
 
 	// RecordFailure counts one failure of a kind for a user at a time.
 	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error

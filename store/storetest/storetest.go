@@ -77,6 +77,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UseTOTPStepRaceHasOneWinner", testUseTOTPStepRace},
 		{"ChallengeRoundTripTakenOnce", testChallengeRoundTrip},
 		{"TakeChallengeRaceHasOneWinner", testTakeChallengeRace},
+		{"RedeemTakesReadsAndUsesStepOnce", testRedeem},
+		{"RedeemRaceHasOneWinner", testRedeemRace},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
 		{"FailuresCountedInWindowAndCleared", testFailures},
@@ -460,6 +462,102 @@ func testTakeChallengeRace(t *testing.T, s store.Store) {
 	})
 	if wins != 1 {
 		t.Errorf("%d of %d racing goroutines took the challenge, want exactly 1", wins, Racers)
+	}
+}
+
+func testRedeem(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	if err := s.RecordFailure(ctx, "alice", store.FailCode, base.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	q := store.AccountQuery{PasswordSince: base.Add(-time.Hour), CodeSince: base.Add(-time.Hour), CodeDaySince: base.Add(-time.Hour)}
+	issue := func() string {
+		t.Helper()
+		st := store.NewID()
+		c := store.Challenge{State: st, UserID: "alice", Client: "gw", Groups: []string{"vpn"}, ExpiresAt: base.Add(time.Minute), CreatedAt: base}
+		if err := s.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+
+	// decide sees the challenge and the account, and names the step.
+	st := issue()
+	var seen store.Account
+	c, a, fresh, err := s.Redeem(ctx, st, base, q, func(c store.Challenge, a store.Account) store.Redemption {
+		seen = a
+		if c.UserID != "alice" || c.Client != "gw" || !slices.Equal(c.Groups, []string{"vpn"}) {
+			t.Errorf("decide saw %+v", c)
+		}
+		return store.Redemption{MethodID: m.ID, Step: 100}
+	})
+	if err != nil || !fresh || c.UserID != "alice" {
+		t.Fatalf("Redeem = %+v, fresh %v, %v", c, fresh, err)
+	}
+	if len(a.Methods) != 1 || !sameSecrets(a.Methods[0], m) || a.CodeFailures != 1 || len(seen.Methods) != 1 {
+		t.Errorf("account in Redeem: %+v", a)
+	}
+	if _, err := s.TakeChallenge(ctx, st, base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("challenge still there after Redeem: %v", err)
+	}
+	if _, _, _, err := s.Redeem(ctx, st, base, q, func(store.Challenge, store.Account) store.Redemption { return store.Redemption{} }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second Redeem = %v, want ErrNotFound", err)
+	}
+
+	// The same step again, through a new challenge: not fresh.
+	_, _, fresh, err = s.Redeem(ctx, issue(), base, q, func(store.Challenge, store.Account) store.Redemption {
+		return store.Redemption{MethodID: m.ID, Step: 100}
+	})
+	if err != nil || fresh {
+		t.Errorf("reused step: fresh %v, %v", fresh, err)
+	}
+	ms, _ := s.Methods(ctx, "alice")
+	if len(ms) != 1 || ms[0].LastStep != 100 {
+		t.Errorf("last step after Redeem: %+v", ms)
+	}
+
+	// No method named: the challenge is still consumed.
+	st = issue()
+	if _, _, fresh, err = s.Redeem(ctx, st, base, q, func(store.Challenge, store.Account) store.Redemption { return store.Redemption{} }); err != nil || fresh {
+		t.Errorf("wrong code: fresh %v, %v", fresh, err)
+	}
+	if _, err := s.TakeChallenge(ctx, st, base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("challenge survived a Redeem with no method: %v", err)
+	}
+
+	// Expired: ErrNotFound, decide never called.
+	st = issue()
+	if _, _, _, err := s.Redeem(ctx, st, base.Add(time.Minute), q, func(store.Challenge, store.Account) store.Redemption {
+		t.Error("decide called for an expired challenge")
+		return store.Redemption{}
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired Redeem = %v, want ErrNotFound", err)
+	}
+}
+
+func testRedeemRace(t *testing.T, s store.Store) {
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	var states []string
+	for i := 0; i < Racers; i++ {
+		st := store.NewID()
+		states = append(states, st)
+		if err := s.CreateChallenge(ctxFor(t), store.Challenge{State: st, UserID: "alice", ExpiresAt: base.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every goroutine redeems its own challenge with the same code (step):
+	// exactly one may use it.
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		_, _, fresh, err := s.Redeem(ctx, states[i], base, store.AccountQuery{}, func(store.Challenge, store.Account) store.Redemption {
+			return store.Redemption{MethodID: m.ID, Step: 7}
+		})
+		return fresh, err
+	})
+	if wins != 1 {
+		t.Errorf("%d of %d racing Redeems used the same step, want exactly 1", wins, Racers)
 	}
 }
 
