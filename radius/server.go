@@ -52,6 +52,7 @@ type Server struct {
 	closing   atomic.Bool
 	readers   sync.WaitGroup
 	decisions sync.WaitGroup
+	workers   *workers
 	// ctx is the parent of every decision's context. Shutdown cancels it
 	// when its own deadline passes before the decisions finish.
 	ctx    context.Context
@@ -114,6 +115,7 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 		groups:  comp.groups,
 		cache:   newCache(cfg.RetransmitWindow, maxCacheEntries),
 		sem:     make(chan struct{}, cfg.MaxInFlight),
+		workers: newWorkers(30 * time.Second),
 		now:     time.Now,
 		ctx:     ctx,
 		cancel:  cancel,
@@ -220,6 +222,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Warn("shutdown deadline passed with decisions in flight; cancelling them", "in_flight", len(s.sem))
 	}
 	s.cancel()
+	s.workers.stop()
 	for _, l := range ls {
 		l.conn.Close()
 	}
@@ -419,7 +422,7 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		return
 	}
 	s.decisions.Add(1)
-	go s.decide(e, r, req)
+	s.workers.run(func() { s.decide(e, r, req) })
 }
 
 // dedupe returns a new cache entry for a first copy, or nil after
