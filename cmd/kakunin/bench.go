@@ -22,6 +22,7 @@ func runBench(args []string) error {
 	fs.StringVar(&o.Driver, "store", "sqlite", "store driver: sqlite or postgres")
 	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")
+	fs.BoolVar(&o.BindTemplate, "bind-template", false, "configure kakunin with ldap.bind_template (bind without a search; the groups are then read after the bind)")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err

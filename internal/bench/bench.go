@@ -45,6 +45,7 @@ type Options struct {
 	Driver        string        // store driver: sqlite or postgres
 	PostgresDSN   string        // with postgres; a fresh schema is made in it
 	RequiredGroup bool          // both loops check membership of vpn-staff
+	BindTemplate  bool          // kakunin binds with a DN template instead of searching
 	Kakunin       string        // the kakunin binary to run as the server
 	Dir           string        // work directory (slapd, store, logs)
 	Out           io.Writer     // progress and the report
@@ -432,6 +433,10 @@ func startServer(ctx context.Context, opt Options, sl *testenv.Slapd, sc store.C
 	if opt.RequiredGroup {
 		group = "  required_group: " + sl.VPNStaffDN + "\n"
 	}
+	bindTemplate := ""
+	if opt.BindTemplate {
+		bindTemplate = fmt.Sprintf("  bind_template: \"uid=%%s,%s\"\n", sl.PeopleDN)
+	}
 	storeSection := fmt.Sprintf("  driver: sqlite\n  path: %s\n", sc.Path)
 	if sc.Driver == store.DriverPostgres {
 		storeSection = fmt.Sprintf("  driver: postgres\n  dsn: %q\n", sc.DSN.Value())
@@ -448,8 +453,7 @@ ldap:
   bind_dn: %q
   bind_password: %q
   base_dn: %q
-  bind_template: "uid=%%s,%s"
-%sstore:
+%s%sstore:
 %s  encryption:
     keys:
       - id: bench
@@ -459,7 +463,7 @@ metrics:
   pprof: true
 log:
   format: json
-`, s.radiusAddr, s.secret, sl.URL, sl.ServiceDN, sl.ServicePassword, sl.PeopleDN, sl.PeopleDN, group,
+`, s.radiusAddr, s.secret, sl.URL, sl.ServiceDN, sl.ServicePassword, sl.PeopleDN, bindTemplate, group,
 		storeSection, sc.Encryption.Keys[0].Key.Value(), metricsPort)
 	path := filepath.Join(opt.Dir, "kakunin.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
