@@ -99,15 +99,80 @@ func (a *Admin) AddTOTP(ctx context.Context, id, label string, seed []byte, acto
 		return store.Method{}, "", fmt.Errorf("add method: %w", err)
 	}
 	// The first method becomes the default.
-	if u, err := a.st.GetUser(ctx, id); err == nil && u.DefaultMethod == "" {
-		u.DefaultMethod = m.ID
-		u.UpdatedAt = now
-		if err := a.st.PutUser(ctx, u); err != nil {
-			return store.Method{}, "", err
-		}
+	if err := a.defaultIfFirst(ctx, id, m.ID, now); err != nil {
+		return store.Method{}, "", err
 	}
 	return m, uri, a.st.Audit(ctx, store.Event{At: now, UserID: id, Actor: actor, Action: "method_added",
 		Detail: fmt.Sprintf("kind=totp id=%s label=%q", m.ID, label)})
+}
+
+// AddPhone enrolls a phone: kind phone (SMS and calls), alternate_phone or
+// office_phone (calls only; office phones may have an extension). The
+// number is normalized to E.164. A user has at most one of each kind.
+func (a *Admin) AddPhone(ctx context.Context, id string, kind store.MethodKind, number, extension, label, actor string) (store.Method, error) {
+	if !a.user.MatchString(id) {
+		return store.Method{}, ErrBadUser
+	}
+	switch kind {
+	case store.KindPhone, store.KindAlternatePhone:
+		if extension != "" {
+			return store.Method{}, errors.New("only an office phone has an extension")
+		}
+	case store.KindOfficePhone:
+		for _, r := range extension {
+			if r < '0' || r > '9' {
+				return store.Method{}, errors.New("an extension is digits only")
+			}
+		}
+	default:
+		return store.Method{}, fmt.Errorf("%q is not a phone kind (phone, alternate_phone, office_phone)", kind)
+	}
+	e164, err := NormalizePhone(number)
+	if err != nil {
+		return store.Method{}, err
+	}
+	now := a.now()
+	m := store.Method{ID: store.NewID(), UserID: id, Kind: kind, Label: label, Phone: e164, Extension: extension, CreatedAt: now}
+	if err := a.ensureUser(ctx, id, now); err != nil {
+		return store.Method{}, err
+	}
+	if err := a.st.AddMethod(ctx, m); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Method{}, fmt.Errorf("%s already has a %s; delete it first", id, kind)
+		}
+		return store.Method{}, fmt.Errorf("add method: %w", err)
+	}
+	if err := a.defaultIfFirst(ctx, id, m.ID, now); err != nil {
+		return store.Method{}, err
+	}
+	return m, a.st.Audit(ctx, store.Event{At: now, UserID: id, Actor: actor, Action: "method_added",
+		Detail: fmt.Sprintf("kind=%s id=%s phone=%s", kind, m.ID, MaskPhone(e164))})
+}
+
+// SetDefault makes one of the user's methods the default.
+func (a *Admin) SetDefault(ctx context.Context, id, methodID, actor string) error {
+	if !a.user.MatchString(id) {
+		return ErrBadUser
+	}
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil {
+		return err
+	}
+	u.DefaultMethod, u.UpdatedAt = methodID, a.now()
+	if err := a.st.PutUser(ctx, u); err != nil {
+		return err
+	}
+	return a.st.Audit(ctx, store.Event{At: u.UpdatedAt, UserID: id, Actor: actor, Action: "default_changed", Detail: "id=" + methodID})
+}
+
+// defaultIfFirst makes methodID the default when the user has none.
+func (a *Admin) defaultIfFirst(ctx context.Context, id, methodID string, now time.Time) error {
+	u, err := a.st.GetUser(ctx, id)
+	if err != nil || u.DefaultMethod != "" {
+		return err
+	}
+	u.DefaultMethod, u.UpdatedAt = methodID, now
+	return a.st.PutUser(ctx, u)
 }
 
 func (a *Admin) ensureUser(ctx context.Context, id string, now time.Time) error {

@@ -17,6 +17,10 @@ import (
 //	  password_lockout: {failures: 5, window: 15m}
 //	  code_lockout: {failures: 10, window: 15m, daily_failures: 30}
 //	  issuer: Example University VPN  # shown in authenticator apps
+//	  sms:                            # codes sent by SMS (needs an sms provider)
+//	    code_ttl: 5m
+//	    per_phone: 30s                # at most one code to a phone per 30 s
+//	    per_user_per_hour: 5          # against SMS bombing and toll fraud
 //	  messages:                       # optional overrides, by key and language
 //	    totp_prompt: {en: "Enter your VPN code"}
 type Config struct {
@@ -28,8 +32,16 @@ type Config struct {
 	PasswordLockout      Lockout       `yaml:"password_lockout"`
 	CodeLockout          CodeLockout   `yaml:"code_lockout"`
 	Issuer               string        `yaml:"issuer"`
+	SMS                  SMSConfig     `yaml:"sms"`
 	// Messages overrides the built-in texts: key → language → text.
 	Messages map[string]map[string]string `yaml:"messages"`
+}
+
+// SMSConfig governs codes sent by SMS.
+type SMSConfig struct {
+	CodeTTL        time.Duration `yaml:"code_ttl"`
+	PerPhone       time.Duration `yaml:"per_phone"`
+	PerUserPerHour int           `yaml:"per_user_per_hour"`
 }
 
 // Lockout pauses a user after Failures failures within Window.
@@ -77,6 +89,15 @@ func (c *Config) SetDefaults() {
 	if c.Issuer == "" {
 		c.Issuer = "kakunin"
 	}
+	if c.SMS.CodeTTL == 0 {
+		c.SMS.CodeTTL = 5 * time.Minute
+	}
+	if c.SMS.PerPhone == 0 {
+		c.SMS.PerPhone = 30 * time.Second
+	}
+	if c.SMS.PerUserPerHour == 0 {
+		c.SMS.PerUserPerHour = 5
+	}
 }
 
 // Validate checks the section; errors name the key relative to it.
@@ -111,6 +132,15 @@ func (c *Config) Validate() error {
 	// the daily cap keeps a user's daily guessing odds below 1e-4.
 	if p := float64(c.CodeLockout.DailyFailures) * 3 / 1e6; p >= 1e-4 {
 		return fmt.Errorf("code_lockout.daily_failures: %d allows a code to be guessed with probability %.1e a day (keep it below 1e-4, i.e. at most 33)", c.CodeLockout.DailyFailures, p)
+	}
+	if c.SMS.CodeTTL < time.Minute || c.SMS.CodeTTL > 10*time.Minute {
+		return fmt.Errorf("sms.code_ttl: %s is outside 1m..10m", c.SMS.CodeTTL)
+	}
+	if c.SMS.PerPhone < 10*time.Second {
+		return fmt.Errorf("sms.per_phone: %s is under 10s (SMS bombing)", c.SMS.PerPhone)
+	}
+	if c.SMS.PerUserPerHour < 1 || c.SMS.PerUserPerHour > 30 {
+		return fmt.Errorf("sms.per_user_per_hour: %d is outside 1..30", c.SMS.PerUserPerHour)
 	}
 	for key, langs := range c.Messages {
 		if _, ok := builtin["en"][key]; !ok {

@@ -28,6 +28,9 @@ type Policy struct {
 	// is down, so the NAS fails over to another server; otherwise the user
 	// gets a reject saying the service is temporarily unavailable.
 	DropWhenUnavailable bool
+	// DefaultMethodOnly always uses the user's default method instead of
+	// offering a menu when the user has several.
+	DefaultMethodOnly bool
 }
 
 // Outcome is what the transport sends back.

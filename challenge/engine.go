@@ -3,11 +3,11 @@ package challenge
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"log/slog"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +31,7 @@ type Engine struct {
 	msgs  messages
 	dir   Directory
 	st    store.Store
+	sms   SMSSender // nil: no SMS codes
 	log   *slog.Logger
 	audit *slog.Logger
 	m     *metrics
@@ -42,6 +43,9 @@ type Option func(*Engine)
 
 // WithClock makes the engine read time from now (tests).
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
+
+// WithSMS lets users with a phone receive codes by SMS through s.
+func WithSMS(s SMSSender) Option { return func(e *Engine) { e.sms = s } }
 
 // WithAuditLogger sends the one-line-per-decision audit records to l
 // (default: the engine's logger).
@@ -142,14 +146,13 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.unavailable(req, "directory_error", err)
 	}
 
-	methods := acct.Methods
-	var totps []store.Method
-	for _, m := range methods {
-		if m.Kind == store.KindTOTP {
-			totps = append(totps, m)
+	opts := e.usable(acct)
+	if len(opts) == 0 {
+		if len(acct.Methods) > 0 {
+			// Enrolled, but only with methods this server cannot use
+			// (yet): never fall back to the password alone.
+			return e.reject(msgNoUsableMethod, "no_usable_method")
 		}
-	}
-	if len(totps) == 0 {
 		if req.Policy.MFAOptional {
 			e.log.Info("accepting on password alone: no method enrolled and the client's mfa policy is optional",
 				"user", req.UserName, "client", req.Client)
@@ -157,38 +160,44 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		}
 		return e.reject(msgNoMethod, "no_method")
 	}
-	return e.issue(ctx, req, store.Challenge{
-		UserID: req.UserName,
-		Client: req.Client,
-		Groups: entry.Groups,
-	}, msgTOTPPrompt, "challenge_totp", now)
+	c := store.Challenge{UserID: req.UserName, Client: req.Client, Groups: entry.Groups}
+	if len(opts) == 1 || req.Policy.DefaultMethodOnly {
+		return e.start(ctx, req, c, opts[0], opts, nil, now)
+	}
+	return e.menu(ctx, req, c, opts, nil, now)
 }
 
-// issue stores a new pending challenge and asks the user for a code.
-func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msg, reason string, now time.Time) Decision {
+// issue stores a new pending challenge and sends its prompt. c carries
+// everything but its State; an unset expiry means the flow's challenge_ttl.
+func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msgs []string, reason string, now time.Time) Decision {
 	state, err := newState()
 	if err != nil {
 		return e.unavailable(req, "random_error", err)
 	}
 	c.State = state
 	c.CreatedAt = now
-	c.ExpiresAt = now.Add(e.cfg.ChallengeTTL)
+	if c.ExpiresAt.IsZero() {
+		c.ExpiresAt = now.Add(e.cfg.ChallengeTTL)
+	}
 	t := time.Now()
 	err = e.st.CreateChallenge(ctx, c)
 	e.m.storeDuration.WithLabelValues("create_challenge").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
-	return Decision{Outcome: Challenge, Messages: e.msgs.render(msg), State: []byte(state), Reason: reason, Method: "totp"}
+	return Decision{Outcome: Challenge, Messages: msgs, State: []byte(state), Reason: reason, Method: methodName(c.Kind)}
 }
 
 func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) Decision {
-	code := strings.TrimSpace(req.Password)
-	var locked, mismatch bool
-	reason := "bad_code"
+	answer := strings.TrimSpace(req.Password)
+	var (
+		locked, mismatch, codeOK bool
+		chosen                   *store.Method
+		reason                   = "bad_code"
+	)
 	t := time.Now()
 	// One store transaction: take the challenge, read the user's methods
-	// and failure counts, and use the matched time step.
+	// and failure counts, and use the matched TOTP time step.
 	c, acct, fresh, err := e.st.Redeem(ctx, string(req.State), now, e.accountQuery(now),
 		func(c store.Challenge, a store.Account) store.Redemption {
 			// A State is bound to the user and the NAS it was issued to:
@@ -202,15 +211,18 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 				locked = true
 				return store.Redemption{}
 			}
-			for _, m := range a.Methods {
-				if m.Kind != store.KindTOTP {
-					continue
-				}
-				if step, ok := matchTOTP(m.Secret, code, now); ok {
-					return store.Redemption{MethodID: m.ID, Step: step}
+			switch c.Kind {
+			case kindSMS:
+				codeOK = len(c.Secret) > 0 && subtle.ConstantTimeCompare(c.Secret, []byte(answer)) == 1
+				return store.Redemption{}
+			case kindMenu:
+				if m := choice(answer, c.Options, a.Methods); m != nil {
+					chosen = m
+					return store.Redemption{}
 				}
 			}
-			return store.Redemption{}
+			// A TOTP challenge, or a 6-digit code typed at the menu.
+			return matchAny(a.Methods, answer, now)
 		})
 	e.m.storeDuration.WithLabelValues("redeem").Observe(time.Since(t).Seconds())
 	switch {
@@ -224,30 +236,48 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 		return e.reject(msgLocked, "locked")
 	case fresh:
 		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "totp"}
+	case codeOK:
+		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "sms"}
+	case chosen != nil:
+		next := store.Challenge{UserID: c.UserID, Client: c.Client, Groups: c.Groups, Attempts: c.Attempts}
+		return e.start(ctx, req, next, *chosen, e.usable(acct), nil, now)
 	}
-	if slices.ContainsFunc(acct.Methods, func(m store.Method) bool {
-		_, ok := matchTOTP(m.Secret, code, now)
-		return ok && m.Kind == store.KindTOTP
-	}) {
+	if c.Kind != kindSMS && matchAny(acct.Methods, answer, now).MethodID != "" {
 		// The code was right but already used (or older than the last
 		// used one): a replay, counted like a wrong code.
 		reason = "replayed_code"
 	}
+	if c.Kind == kindMenu && !isCode(answer) {
+		reason = "bad_choice"
+	}
 
-	if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
-		return e.unavailable(req, "store_error", err)
+	// A mistyped menu choice guesses nothing: it uses up an attempt of
+	// this challenge but is not a code failure.
+	if reason != "bad_choice" {
+		if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
+			return e.unavailable(req, "store_error", err)
+		}
+		acct.CodeFailures++
+		acct.CodeFailuresDay++
 	}
 	c.Attempts++
 	if c.Attempts >= e.cfg.AttemptsPerChallenge {
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCodeFailed), Reason: reason, Method: "totp"}
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCodeFailed), Reason: reason, Method: methodName(c.Kind)}
 	}
-	// This failure counts too: the counts read above are one short.
-	acct.CodeFailures++
-	acct.CodeFailuresDay++
 	if e.codeLocked(acct) {
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgLocked), Reason: "locked", Method: "totp"}
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgLocked), Reason: "locked", Method: methodName(c.Kind)}
 	}
-	return e.issue(ctx, req, c, msgWrongCode, reason, now)
+	// Ask again in a new challenge of the same kind; an SMS code stays the
+	// one sent, valid until its own expiry.
+	again := store.Challenge{UserID: c.UserID, Client: c.Client, MethodID: c.MethodID, Kind: c.Kind,
+		Secret: c.Secret, Options: c.Options, Attempts: c.Attempts, Groups: c.Groups}
+	if c.Kind == kindSMS {
+		again.ExpiresAt = c.ExpiresAt
+	}
+	if c.Kind == kindMenu {
+		return e.issue(ctx, req, again, e.menuMessages(msgBadChoice, again.Options, acct.Methods), reason, now)
+	}
+	return e.issue(ctx, req, again, e.msgs.render(msgWrongCode), reason, now)
 }
 
 // account reads the user's methods and failure counts in one store call.

@@ -16,6 +16,15 @@ const (
 	msgWrongCode      = "wrong_code"
 	msgCodeFailed     = "code_failed"
 	msgExpired        = "expired"
+	msgNoUsableMethod = "no_usable_method"
+	msgMenu           = "menu"
+	msgBadChoice      = "bad_choice"
+	msgOptionTOTP     = "option_totp"
+	msgOptionSMS      = "option_sms"
+	msgSMSPrompt      = "sms_prompt"
+	msgSMSBody        = "sms_body"
+	msgSMSLimited     = "sms_limited"
+	msgSMSFailed      = "sms_failed"
 )
 
 var builtin = map[string]map[string]string{
@@ -29,6 +38,15 @@ var builtin = map[string]map[string]string{
 		msgWrongCode:      "That code is not correct. Enter the current 6-digit code.",
 		msgCodeFailed:     "Sign-in failed: the code was not correct.",
 		msgExpired:        "The sign-in timed out. Start again.",
+		msgNoUsableMethod: "None of your sign-in methods can be used for the VPN. Add an authenticator app or a phone at {enroll_url}.",
+		msgMenu:           "Choose how to confirm: {menu}. Enter the number, or a 6-digit code from your app.",
+		msgBadChoice:      "That is not one of the choices. {menu}",
+		msgOptionTOTP:     "code from app",
+		msgOptionSMS:      "SMS to {last4}",
+		msgSMSPrompt:      "Enter the 6-digit code sent by SMS to {phone}.",
+		msgSMSBody:        "Your VPN sign-in code is {code}. It expires in {minutes} minutes. Never tell anyone this code.",
+		msgSMSLimited:     "A code was sent to this phone a moment ago. Wait a little, or choose another method.",
+		msgSMSFailed:      "The SMS could not be sent. Try again later or choose another method.",
 	},
 	"ja": {
 		msgBadCredentials: "サインインできません。IDまたはパスワードが正しくありません。",
@@ -40,6 +58,15 @@ var builtin = map[string]map[string]string{
 		msgWrongCode:      "コードが正しくありません。現在の6桁のコードを入力してください。",
 		msgCodeFailed:     "サインインできません。コードが正しくありません。",
 		msgExpired:        "サインインの有効期限が切れました。最初からやり直してください。",
+		msgNoUsableMethod: "登録済みのサインイン方法はVPNでは使えません。{enroll_url} で認証アプリか電話を登録してください。",
+		msgMenu:           "確認方法を選んでください：{menu}。番号を入力するか、認証アプリの6桁のコードを入力してください。",
+		msgBadChoice:      "選択肢にない番号です。{menu}",
+		msgOptionTOTP:     "認証アプリのコード",
+		msgOptionSMS:      "SMS（{last4}）",
+		msgSMSPrompt:      "{phone} にSMSで送信した6桁のコードを入力してください。",
+		msgSMSBody:        "VPNサインインの確認コードは {code} です。{minutes}分間有効です。このコードは誰にも教えないでください。",
+		msgSMSLimited:     "この電話には先ほどコードを送信しました。少し待つか、別の方法を選んでください。",
+		msgSMSFailed:      "SMSを送信できませんでした。後でもう一度お試しいただくか、別の方法を選んでください。",
 	},
 }
 
@@ -51,18 +78,31 @@ type messages struct {
 	enrollURL string
 }
 
-func (m messages) render(key string) []string {
+func (m messages) render(key string) []string { return m.renderWith(key, nil) }
+
+// renderWith renders key in every configured language, replacing
+// {name} with params[name].
+func (m messages) renderWith(key string, params map[string]string) []string {
 	out := make([]string, 0, len(m.langs))
 	for _, l := range m.langs {
-		text, ok := m.overrides[key][l]
-		if !ok {
-			text = builtin[l][key]
-		}
-		url := m.enrollURL
-		if url == "" {
-			url = map[string]string{"en": "the enrollment portal", "ja": "登録ポータル"}[l]
-		}
-		out = append(out, strings.ReplaceAll(text, "{enroll_url}", url))
+		out = append(out, m.renderOne(l, key, params))
 	}
 	return out
+}
+
+// renderOne renders key in one language.
+func (m messages) renderOne(lang, key string, params map[string]string) string {
+	text, ok := m.overrides[key][lang]
+	if !ok {
+		text = builtin[lang][key]
+	}
+	url := m.enrollURL
+	if url == "" {
+		url = map[string]string{"en": "the enrollment portal", "ja": "登録ポータル"}[lang]
+	}
+	text = strings.ReplaceAll(text, "{enroll_url}", url)
+	for k, v := range params {
+		text = strings.ReplaceAll(text, "{"+k+"}", v)
+	}
+	return text
 }

@@ -3,12 +3,15 @@ package challenge
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	decisions     *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	dirDuration   prometheus.Histogram
-	dirErrors     prometheus.Counter
-	storeDuration *prometheus.HistogramVec
-	lockouts      *prometheus.CounterVec
+	decisions        *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	dirDuration      prometheus.Histogram
+	dirErrors        prometheus.Counter
+	storeDuration    *prometheus.HistogramVec
+	lockouts         *prometheus.CounterVec
+	smsLimited       prometheus.Counter
+	providerDuration *prometheus.HistogramVec
+	providerErrors   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,9 +43,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kakunin_auth_lockouts_total",
 			Help: "Users paused after repeated failures, by kind (password, code).",
 		}, []string{"kind"}),
+		smsLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kakunin_auth_sms_limited_total",
+			Help: "SMS codes not sent because of the per-phone or per-user limits.",
+		}),
+		providerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kakunin_provider_request_duration_seconds",
+			Help:    "Time an outside provider (SMS, voice, push) took to accept a request.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"provider"}),
+		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakunin_provider_errors_total",
+			Help: "Requests an outside provider did not accept.",
+		}, []string{"provider"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.decisions, m.duration, m.dirDuration, m.dirErrors, m.storeDuration, m.lockouts)
+		reg.MustRegister(m.decisions, m.duration, m.dirDuration, m.dirErrors, m.storeDuration, m.lockouts,
+			m.smsLimited, m.providerDuration, m.providerErrors)
 	}
 	return m
 }

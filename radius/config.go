@@ -95,6 +95,11 @@ type ClientConfig struct {
 	// down: "reject" (default) tells the user, "drop" answers nothing so
 	// the NAS fails over to another RADIUS server.
 	Unavailable string `yaml:"unavailable"`
+	// MethodSelection is "menu" (default): a user with several methods
+	// chooses from a numbered list in the first challenge; or "default":
+	// the user's default method is always used, as gateways whose prompt
+	// cannot show a menu need.
+	MethodSelection string `yaml:"method_selection"`
 	// ReplyAttributes go into every Access-Accept sent to this client.
 	ReplyAttributes []Attribute `yaml:"reply_attributes"`
 }
@@ -128,6 +133,8 @@ const (
 	MFAOptional       = "optional"
 	UnavailableReject = "reject"
 	UnavailableDrop   = "drop"
+	SelectionMenu     = "menu"
+	SelectionDefault  = "default"
 )
 
 // SetDefaults fills in what the configuration left out. Call it before
@@ -159,6 +166,9 @@ func (c *Config) SetDefaults() {
 		}
 		if cl.Unavailable == "" {
 			cl.Unavailable = UnavailableReject
+		}
+		if cl.MethodSelection == "" {
+			cl.MethodSelection = SelectionMenu
 		}
 	}
 }
@@ -274,6 +284,13 @@ func (c *Config) compile() (*compiled, error) {
 			cl.policy.DropWhenUnavailable = true
 		default:
 			bad(key+".unavailable", "%q is not %s or %s", cc.Unavailable, UnavailableReject, UnavailableDrop)
+		}
+		switch cc.MethodSelection {
+		case SelectionMenu, "":
+		case SelectionDefault:
+			cl.policy.DefaultMethodOnly = true
+		default:
+			bad(key+".method_selection", "%q is not %s or %s", cc.MethodSelection, SelectionMenu, SelectionDefault)
 		}
 		attrs, aerrs := resolveAttributes(key+".reply_attributes", cc.ReplyAttributes)
 		errs = append(errs, aerrs...)

@@ -165,3 +165,46 @@ func TestNewKeyringRefusesUnknownCurrent(t *testing.T) {
 		t.Error("newKeyring accepted a current key that is not listed")
 	}
 }
+
+func TestChallengeSecretBoundToState(t *testing.T) {
+	kr := mustKeyring(t, Encryption{Keys: []EncryptionKey{testKey("k1")}})
+	c := Challenge{State: "S1", UserID: "alice", Kind: "sms", Secret: []byte("493817")}
+	ct, keyID := kr.sealChallenge(&c)
+	if keyID != "k1" || bytes.Contains(ct, c.Secret) {
+		t.Fatalf("sealed under %q: %x", keyID, ct)
+	}
+	got := Challenge{State: "S1", UserID: "alice", Kind: "sms"}
+	if err := kr.openChallenge(&got, keyID, ct); err != nil || string(got.Secret) != "493817" {
+		t.Fatalf("openChallenge = %q, %v", got.Secret, err)
+	}
+	for _, c := range []struct {
+		name, state, kind, keyID string
+		ct                       []byte
+	}{
+		{"other state", "S2", "sms", "k1", ct},
+		{"state with the field appended", "S1/secret", "sms", "k1", ct},
+		{"emptied", "S1", "sms", "k1", nil},
+		{"emptied with no key id", "S1", "sms", "", nil},
+		{"unknown key id", "S1", "sms", "k9", ct},
+		{"no key id, with a ciphertext", "S1", "totp", "", ct},
+	} {
+		got := Challenge{State: c.state, UserID: "alice", Kind: c.kind}
+		if err := kr.openChallenge(&got, c.keyID, c.ct); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("%s: openChallenge = %q, %v; want ErrDecrypt", c.name, got.Secret, err)
+		}
+	}
+	// A row from before migration 0002: the column defaults.
+	legacy := Challenge{State: "S1", UserID: "alice", Kind: "totp"}
+	if err := kr.openChallenge(&legacy, "", nil); err != nil || legacy.Secret != nil {
+		t.Errorf("row from before 0002 = %q, %v; want no secret", legacy.Secret, err)
+	}
+	// An empty secret is sealed and opens to nil.
+	empty := Challenge{State: "S3", UserID: "alice", Kind: "menu"}
+	ct, keyID = kr.sealChallenge(&empty)
+	if len(ct) != 28 {
+		t.Errorf("empty secret sealed to %d bytes, want 28", len(ct))
+	}
+	if err := kr.openChallenge(&empty, keyID, ct); err != nil || empty.Secret != nil {
+		t.Errorf("empty secret opened to %q, %v", empty.Secret, err)
+	}
+}

@@ -1,7 +1,7 @@
 // Package store keeps everything kakunin must remember across restarts and
 // share between nodes: users' enrolled second factors and default method,
-// pending challenges, the last TOTP step used per method, failure counters
-// and the audit trail.
+// pending challenges, the last TOTP step used per method, failure counters,
+// the SMS codes and calls sent (for their limits) and the audit trail.
 //
 // Store is one interface with two implementations, chosen by Config.Driver
 // and returned by Open: an embedded SQLite file (modernc.org/sqlite, no
@@ -15,10 +15,16 @@
 //     conditional UPDATE), and a challenge is taken once (TakeChallenge is
 //     one DELETE … RETURNING). Both are single round trips on prepared
 //     statements: they are on the path of every login.
-//   - TOTP seeds, push registrations, phone numbers and extensions are
-//     encrypted at rest with AES-256-GCM under a configured key, each
-//     ciphertext bound to its row and column (see crypto.go). Rows name
-//     their key, so keys can be rotated (Rekeyer).
+//   - ReserveSend checks the limits on SMS codes and calls and records the
+//     send as one step: on SQLite one conditional INSERT, which holds the
+//     write lock from its count to its insert; on PostgreSQL a transaction
+//     that first takes an advisory lock on the user, then inserts on
+//     condition.
+//   - TOTP seeds, push registrations, phone numbers and extensions, and
+//     the SMS code a pending challenge waits for, are encrypted at rest
+//     with AES-256-GCM under a configured key, each ciphertext bound to
+//     its row and column (see crypto.go). Rows name their key, so keys
+//     can be rotated (Rekeyer).
 //   - The schema is created and upgraded at Open by the embedded,
 //     versioned migrations under migrations/, one transaction per Open;
 //     nodes starting together serialise on an advisory lock (PostgreSQL)

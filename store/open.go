@@ -44,6 +44,9 @@ func NewID() string { return rand.Text() }
 const (
 	maxUserIDLen   = 256
 	maxMethodIDLen = 64
+	// A challenge's kind is the flow's word ("totp", "sms", "menu"); the
+	// store keeps it as given.
+	maxChallengeKindLen = 64
 )
 
 var errInvalid = errors.New("invalid")
@@ -112,6 +115,14 @@ func checkChallenge(c *Challenge) error {
 	}
 	if err := checkText("challenge method id", c.MethodID); err != nil {
 		return err
+	}
+	if len(c.Kind) > maxChallengeKindLen || checkText("", c.Kind) != nil {
+		return fmt.Errorf("store: challenge for user %q: kind %q: %w (want up to %d bytes of text)", c.UserID, truncate(c.Kind), errInvalid, maxChallengeKindLen)
+	}
+	for _, o := range c.Options {
+		if err := checkText("challenge option", o); err != nil {
+			return err
+		}
 	}
 	for _, g := range c.Groups {
 		if err := checkText("challenge group", g); err != nil {

@@ -246,12 +246,16 @@ func (s *postgresStore) account(ctx context.Context, db querier, userID string, 
 	defer rows.Close()
 	for rows.Next() {
 		var id, kind, label, keyID *string
+		var def *string
 		var sm sealedMethod
 		var created, lastUsed *time.Time
 		var lastStep *int64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay,
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+		}
+		if def != nil {
+			a.DefaultMethod = *def
 		}
 		if id == nil {
 			continue // the user has no method: the one row carries the counts
@@ -346,9 +350,12 @@ func (s *postgresStore) CreateChallenge(ctx context.Context, c Challenge) error 
 	if err := checkChallenge(&c); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO challenges (state, user_id, client, method_id, attempts, groups, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		c.State, c.UserID, c.Client, c.MethodID, c.Attempts, nonNil(c.Groups), c.ExpiresAt, orNow(c.CreatedAt))
+	ct, keyID := s.kr.sealChallenge(&c)
+	_, err := s.pool.Exec(ctx, `INSERT INTO challenges (state, user_id, client, method_id, kind, secret_ct, key_id, options,
+			attempts, groups, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, nonNil(c.Options),
+		c.Attempts, nonNil(c.Groups), c.ExpiresAt, orNow(c.CreatedAt))
 	if code, _ := pgCode(err); code == pgUniqueViolation {
 		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
 	}
@@ -365,11 +372,17 @@ func (s *postgresStore) TakeChallenge(ctx context.Context, state string, now tim
 	return s.take(ctx, s.pool, state, now)
 }
 
+// take deletes and returns a challenge (alone, or in Redeem's
+// transaction). Once it returns, the row is deleted whatever the error:
+// an expired challenge gives ErrNotFound, one whose secret does not
+// decrypt ErrDecrypt.
 func (s *postgresStore) take(ctx context.Context, db querier, state string, now time.Time) (Challenge, error) {
 	c := Challenge{State: state}
+	var ct []byte
+	var keyID string
 	err := db.QueryRow(ctx, `DELETE FROM challenges WHERE state = $1
-		RETURNING user_id, client, method_id, attempts, groups, expires_at, created_at`, state).
-		Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &c.Groups, &c.ExpiresAt, &c.CreatedAt)
+		RETURNING user_id, client, method_id, kind, secret_ct, key_id, options, attempts, groups, expires_at, created_at`, state).
+		Scan(&c.UserID, &c.Client, &c.MethodID, &c.Kind, &ct, &keyID, &c.Options, &c.Attempts, &c.Groups, &c.ExpiresAt, &c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
 	}
@@ -383,6 +396,12 @@ func (s *postgresStore) take(ctx context.Context, db querier, state string, now 
 	if len(c.Groups) == 0 {
 		c.Groups = nil
 	}
+	if len(c.Options) == 0 {
+		c.Options = nil
+	}
+	if err := s.kr.openChallenge(&c, keyID, ct); err != nil {
+		return Challenge{}, err
+	}
 	return c, nil
 }
 
@@ -393,11 +412,15 @@ func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time,
 	// One transaction, so one WAL flush at commit instead of two. The
 	// DELETE's row lock makes a second node's Redeem of the same state
 	// wait, then find nothing.
+	var spent error // why a challenge that was deleted cannot be redeemed
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		if c, err = s.take(ctx, tx, state, now); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return nil // commit the delete of an expired challenge
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDecrypt) {
+				// Commit the delete of an expired or undecryptable
+				// challenge all the same: a state is used once.
+				spent = err
+				return nil
 			}
 			return err
 		}
@@ -416,10 +439,50 @@ func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time,
 		fresh = tag.RowsAffected() == 1
 		return nil
 	})
+	if err == nil && spent != nil {
+		err = spent
+	}
 	if err == nil && c.UserID == "" {
 		err = fmt.Errorf("challenge: %w", ErrNotFound)
 	}
 	return c, a, fresh, err
+}
+
+// pgSendLock serialises ReserveSend per user across nodes: a transaction
+// lock, released at commit. Users whose IDs share a hash only wait for
+// each other.
+const pgSendLock = `SELECT pg_advisory_xact_lock(hashtext('kakunin/send'), hashtext($1))`
+
+func (s *postgresStore) ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error) {
+	if err := checkUserID(userID); err != nil {
+		return false, err
+	}
+	if err := checkMethodID(methodID); err != nil {
+		return false, err
+	}
+	// A conditional INSERT alone is not enough under READ COMMITTED: two
+	// nodes would both count before either inserts. So the user's lock
+	// first; the INSERT, a later statement, then counts with a snapshot
+	// taken after the previous holder committed. The isolation level is
+	// set, not inherited: under REPEATABLE READ the snapshot would date
+	// from before the wait.
+	var ok bool
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgSendLock, userID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO sends (user_id, method_id, at)
+			SELECT $1::text, $2::text, $3::timestamptz
+			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4 AND at <= $3)
+			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5 AND at <= $3) < $6`,
+			userID, methodID, now, now.Add(-l.PerMethod), now.Add(-l.PerUserWindow), int64(l.PerUser))
+		ok = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: reserve send to method %s of user %q: %w", methodID, userID, err)
+	}
+	return ok, nil
 }
 
 func (s *postgresStore) RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
@@ -472,6 +535,7 @@ func (s *postgresStore) Reset(ctx context.Context, userID string) error {
 			`DELETE FROM methods WHERE user_id = $1`,
 			`DELETE FROM challenges WHERE user_id = $1`,
 			`DELETE FROM failures WHERE user_id = $1`,
+			`DELETE FROM sends WHERE user_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, userID); err != nil {
 				return err
@@ -533,6 +597,7 @@ func (s *postgresStore) Purge(ctx context.Context, now, before time.Time) error 
 	}{
 		{"expired challenges", `DELETE FROM challenges WHERE expires_at <= $1`, now},
 		{"old failures", `DELETE FROM failures WHERE at < $1`, before},
+		{"old sends", `DELETE FROM sends WHERE at < $1`, before},
 	} {
 		tag, err := s.pool.Exec(ctx, p.sql, p.t)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for raw access
 
@@ -41,6 +42,22 @@ func TestPostgresSecretsEncryptedAtRest(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	s := mustOpen(t, postgresConfig(dsn, storetest.NewEncryption()))
 	testAtRest(t, s, openRawPostgres(t, dsn))
+}
+
+func TestPostgresChallengeSecretEncryptedAtRest(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	s := mustOpen(t, postgresConfig(dsn, storetest.NewEncryption()))
+	testChallengeAtRest(t, s, openRawPostgres(t, dsn))
+}
+
+func TestPostgresUpgradeKeepsPendingChallenge(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	testUpgradeFrom1(t, openRawPostgres(t, dsn), "postgres",
+		`CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+		`INSERT INTO challenges (state, user_id, client, method_id, attempts, groups, expires_at, created_at)
+			VALUES ($1, $2, 'gw', '', 1, '{vpn}', $3, now())`,
+		time.Now().Add(time.Hour),
+		func() store.Store { return mustOpen(t, postgresConfig(dsn, storetest.NewEncryption())) })
 }
 
 func TestPostgresRefusesNewerSchema(t *testing.T) {

@@ -46,9 +46,9 @@ type sqliteStmts struct {
 	accountW                                                                  *sql.Stmt // w: the account read inside Redeem's transaction
 
 	putUser, ensureUser, addMethod, deleteMethod, useStep,
-	createChallenge, takeChallenge, recordFailure, clearFailures,
-	resetUser, deleteMethods, deleteChallenges, audit,
-	purgeChallenges, purgeFailures, rekey *sql.Stmt // w
+	createChallenge, takeChallenge, reserveSend, recordFailure, clearFailures,
+	resetUser, deleteMethods, deleteChallenges, deleteSends, audit,
+	purgeChallenges, purgeFailures, purgeSends, rekey *sql.Stmt // w
 }
 
 func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) (_ *sqliteStore, err error) {
@@ -193,20 +193,32 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`},
 		{&s.st.deleteMethod, s.w, `DELETE FROM methods WHERE id = $1 AND user_id = $2`},
 		{&s.st.useStep, s.w, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`},
-		{&s.st.createChallenge, s.w, `INSERT INTO challenges (state, user_id, client, method_id, attempts, groups, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`},
+		{&s.st.createChallenge, s.w, `INSERT INTO challenges (state, user_id, client, method_id, kind, secret_ct, key_id, options,
+				attempts, groups, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`},
 		{&s.st.takeChallenge, s.w, `DELETE FROM challenges WHERE state = $1
-			RETURNING user_id, client, method_id, attempts, groups, expires_at, created_at`},
+			RETURNING user_id, client, method_id, kind, secret_ct, key_id, options, attempts, groups, expires_at, created_at`},
+		// One statement, so one write transaction: SQLite takes the
+		// write lock when the statement starts, before it counts, and
+		// holds it until the row is in. No other connection, in this
+		// process or another, can count or insert in between.
+		{&s.st.reserveSend, s.w, `INSERT INTO sends (user_id, method_id, at)
+			SELECT $1, $2, $3
+			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4 AND at <= $3)
+			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5 AND at <= $3) < $6`},
 		{&s.st.recordFailure, s.w, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`},
 		{&s.st.clearFailures, s.w, `DELETE FROM failures WHERE user_id = $1`},
 		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, updated_at = $2 WHERE id = $1`},
 		{&s.st.deleteMethods, s.w, `DELETE FROM methods WHERE user_id = $1`},
 		{&s.st.deleteChallenges, s.w, `DELETE FROM challenges WHERE user_id = $1`},
+		{&s.st.deleteSends, s.w, `DELETE FROM sends WHERE user_id = $1`},
 		{&s.st.audit, s.w, `INSERT INTO audit_events (at, user_id, actor, action, detail) VALUES ($1, $2, $3, $4, $5)`},
 		{&s.st.purgeChallenges, s.w, `DELETE FROM challenges WHERE state IN
 			(SELECT state FROM challenges WHERE expires_at <= $1 LIMIT $2)`},
 		{&s.st.purgeFailures, s.w, `DELETE FROM failures WHERE rowid IN
 			(SELECT rowid FROM failures WHERE at < $1 LIMIT $2)`},
+		{&s.st.purgeSends, s.w, `DELETE FROM sends WHERE rowid IN
+			(SELECT rowid FROM sends WHERE at < $1 LIMIT $2)`},
 		{&s.st.rekey, s.w, `UPDATE methods SET secret_ct = $1, phone_ct = $2, extension_ct = $3, key_id = $4
 			WHERE id = $5 AND key_id = $6`},
 	} {
@@ -339,12 +351,14 @@ func (s *sqliteStore) account(ctx context.Context, st *sql.Stmt, userID string, 
 	defer rows.Close()
 	for rows.Next() {
 		var id, kind, label, keyID sql.NullString
+		var def sql.NullString
 		var sm sealedMethod
 		var created, lastUsed, lastStep sql.NullInt64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay,
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 		}
+		a.DefaultMethod = def.String
 		if !id.Valid {
 			continue // the user has no method: the one row carries the counts
 		}
@@ -443,8 +457,13 @@ func (s *sqliteStore) CreateChallenge(ctx context.Context, c Challenge) error {
 	if err != nil {
 		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
 	}
-	_, err = s.st.createChallenge.ExecContext(ctx, c.State, c.UserID, c.Client, c.MethodID, c.Attempts, string(groups),
-		c.ExpiresAt.UnixMicro(), orNow(c.CreatedAt).UnixMicro())
+	options, err := json.Marshal(nonNil(c.Options))
+	if err != nil {
+		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
+	}
+	ct, keyID := s.kr.sealChallenge(&c)
+	_, err = s.st.createChallenge.ExecContext(ctx, c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, string(options),
+		c.Attempts, string(groups), c.ExpiresAt.UnixMicro(), orNow(c.CreatedAt).UnixMicro())
 	if sqliteConstraint(err) != 0 {
 		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
 	}
@@ -461,11 +480,17 @@ func (s *sqliteStore) TakeChallenge(ctx context.Context, state string, now time.
 	return s.take(ctx, s.st.takeChallenge, state, now)
 }
 
+// take runs the takeChallenge statement (alone, or in Redeem's
+// transaction). Once it returns, the row is deleted whatever the error:
+// an expired challenge gives ErrNotFound, one whose secret does not
+// decrypt ErrDecrypt.
 func (s *sqliteStore) take(ctx context.Context, st *sql.Stmt, state string, now time.Time) (Challenge, error) {
 	c := Challenge{State: state}
-	var groups string
+	var ct []byte
+	var keyID, options, groups string
 	var expires, created int64
-	err := st.QueryRowContext(ctx, state).Scan(&c.UserID, &c.Client, &c.MethodID, &c.Attempts, &groups, &expires, &created)
+	err := st.QueryRowContext(ctx, state).Scan(&c.UserID, &c.Client, &c.MethodID, &c.Kind, &ct, &keyID, &options,
+		&c.Attempts, &groups, &expires, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
 	}
@@ -482,6 +507,15 @@ func (s *sqliteStore) take(ctx context.Context, st *sql.Stmt, state string, now 
 	if len(c.Groups) == 0 {
 		c.Groups = nil
 	}
+	if err := json.Unmarshal([]byte(options), &c.Options); err != nil {
+		return Challenge{}, fmt.Errorf("store: take challenge for user %q: options: %w", c.UserID, err)
+	}
+	if len(c.Options) == 0 {
+		c.Options = nil
+	}
+	if err := s.kr.openChallenge(&c, keyID, ct); err != nil {
+		return Challenge{}, err
+	}
 	return c, nil
 }
 
@@ -491,11 +525,14 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 	}
 	// One write transaction on the single writer connection: one commit
 	// instead of three, and no reader can see the challenge half redeemed.
+	var spent error // why a challenge that was deleted cannot be redeemed
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if c, err = s.take(ctx, tx.StmtContext(ctx, s.st.takeChallenge), state, now); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				// Commit the delete of an expired challenge all the same.
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDecrypt) {
+				// Commit the delete of an expired or undecryptable
+				// challenge all the same: a state is used once.
+				spent = err
 				return nil
 			}
 			return err
@@ -515,10 +552,32 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 		fresh = n == 1
 		return err
 	})
+	if err == nil && spent != nil {
+		err = spent
+	}
 	if err == nil && c.UserID == "" {
 		err = fmt.Errorf("challenge: %w", ErrNotFound)
 	}
 	return c, a, fresh, err
+}
+
+func (s *sqliteStore) ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error) {
+	if err := checkUserID(userID); err != nil {
+		return false, err
+	}
+	if err := checkMethodID(methodID); err != nil {
+		return false, err
+	}
+	res, err := s.st.reserveSend.ExecContext(ctx, userID, methodID, now.UnixMicro(),
+		now.Add(-l.PerMethod).UnixMicro(), now.Add(-l.PerUserWindow).UnixMicro(), l.PerUser)
+	if err != nil {
+		return false, fmt.Errorf("store: reserve send to method %s of user %q: %w", methodID, userID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: reserve send to method %s of user %q: %w", methodID, userID, err)
+	}
+	return n == 1, nil
 }
 
 func (s *sqliteStore) RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
@@ -564,7 +623,7 @@ func (s *sqliteStore) Reset(ctx context.Context, userID string) error {
 		if _, err := tx.StmtContext(ctx, s.st.resetUser).ExecContext(ctx, userID, now); err != nil {
 			return err
 		}
-		for _, st := range []*sql.Stmt{s.st.deleteMethods, s.st.deleteChallenges, s.st.clearFailures} {
+		for _, st := range []*sql.Stmt{s.st.deleteMethods, s.st.deleteChallenges, s.st.clearFailures, s.st.deleteSends} {
 			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, userID); err != nil {
 				return err
 			}
@@ -623,6 +682,7 @@ func (s *sqliteStore) Purge(ctx context.Context, now, before time.Time) error {
 	}{
 		{"expired challenges", s.st.purgeChallenges, now},
 		{"old failures", s.st.purgeFailures, before},
+		{"old sends", s.st.purgeSends, before},
 	} {
 		var total int64
 		for {

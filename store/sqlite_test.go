@@ -47,6 +47,22 @@ func TestSQLiteSecretsEncryptedAtRest(t *testing.T) {
 	testAtRest(t, s, openRawSQLite(t, path))
 }
 
+func TestSQLiteChallengeSecretEncryptedAtRest(t *testing.T) {
+	path := tempDB(t)
+	s := mustOpen(t, sqliteConfig(path, storetest.NewEncryption()))
+	testChallengeAtRest(t, s, openRawSQLite(t, path))
+}
+
+func TestSQLiteUpgradeKeepsPendingChallenge(t *testing.T) {
+	path := tempDB(t)
+	testUpgradeFrom1(t, openRawSQLite(t, path), "sqlite",
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
+		`INSERT INTO challenges (state, user_id, client, method_id, attempts, groups, expires_at, created_at)
+			VALUES ($1, $2, 'gw', '', 1, '["vpn"]', $3, 0)`,
+		time.Now().Add(time.Hour).UnixMicro(),
+		func() store.Store { return mustOpen(t, sqliteConfig(path, storetest.NewEncryption())) })
+}
+
 func TestSQLiteFilesArePrivate(t *testing.T) {
 	path := tempDB(t)
 	s := mustOpen(t, sqliteConfig(path, storetest.NewEncryption()))

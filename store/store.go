@@ -66,14 +66,38 @@ type Method struct {
 
 // Challenge is a pending Access-Challenge. State is its single-use handle.
 type Challenge struct {
-	State     string
-	UserID    string
-	Client    string
-	MethodID  string // empty when the user has not chosen yet
-	Attempts  int    // wrong codes already given in this challenge chain
+	State    string
+	UserID   string
+	Client   string
+	MethodID string // empty when the user has not chosen yet
+	// Kind is what the challenge waits for: "totp" (a code from an app),
+	// "sms" (the code sent in Secret), "menu" (a choice among Options).
+	// The store keeps it as given; a challenge stored by a kakunin older
+	// than this field reads as "totp".
+	Kind string
+	// Secret is what the answer is checked against (the SMS code); it is
+	// encrypted at rest like a method's secret, bound to State, so taking
+	// a challenge whose secret was altered or copied from another one
+	// fails with ErrDecrypt (and spends it all the same). Nil when empty.
+	Secret []byte
+	// Options are the method IDs a menu offered, in the order shown
+	// (option 1 first).
+	Options   []string
+	Attempts  int // wrong codes already given in this challenge chain
 	Groups    []string
 	ExpiresAt time.Time
 	CreatedAt time.Time
+}
+
+// SendLimits caps out-of-band messages (SMS codes, calls): at most one to a
+// method per PerMethod, and PerUser to one user per PerUserWindow. Windows
+// end at the send being reserved and include it: (now-PerMethod, now].
+// A zero PerMethod or PerUserWindow checks nothing; a PerUser of zero (with
+// a window) allows no send at all.
+type SendLimits struct {
+	PerMethod     time.Duration
+	PerUser       int
+	PerUserWindow time.Duration
 }
 
 // FailureKind names a failure counter.
@@ -106,6 +130,7 @@ type AccountQuery struct {
 // login path.
 type Account struct {
 	Methods          []Method
+	DefaultMethod    string // the user's default method ID, empty for none
 	PasswordFailures int
 	CodeFailures     int
 	CodeFailuresDay  int
@@ -162,15 +187,24 @@ type Store interface {
 	// says; ErrNotFound when there is none or it expired.
 	Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error)
 
+	// ReserveSend records that a message is about to be sent to a user's
+	// method at now, unless that would break the limits: then it records
+	// nothing and reports false. Check and record are one atomic step on
+	// every node, so two nodes cannot both send. Sends are kept until
+	// Purge (older than before) or Reset; ClearFailures leaves them.
+	ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error)
+
 	// RecordFailure counts one failure of a kind for a user at a time.
 	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error
 	// CountFailures counts the user's failures of a kind at or after since.
 	CountFailures(ctx context.Context, userID string, kind FailureKind, since time.Time) (int, error)
-	// ClearFailures removes all the user's failures (help-desk unlock).
+	// ClearFailures removes all the user's failures (help-desk unlock). It
+	// leaves the user's sends: unlocking an account does not lift the cap
+	// on SMS codes and calls, which protects the phone bill, not the user.
 	ClearFailures(ctx context.Context, userID string) error
 
-	// Reset deletes the user's methods, challenges and failures and the
-	// default method, keeping MFAApplied (help desk: lost phone).
+	// Reset deletes the user's methods, challenges, failures and sends and
+	// the default method, keeping MFAApplied (help desk: lost phone).
 	Reset(ctx context.Context, userID string) error
 
 	// Audit appends an event; Events lists a user's newest first, at most
@@ -178,8 +212,9 @@ type Store interface {
 	Audit(ctx context.Context, e Event) error
 	Events(ctx context.Context, userID string, limit int) ([]Event, error)
 
-	// Purge deletes expired challenges (ExpiresAt at or before now) and
-	// failures older than before.
+	// Purge deletes expired challenges (ExpiresAt at or before now), and
+	// failures and sends older than before, which the caller keeps
+	// earlier than the start of any window it counts.
 	Purge(ctx context.Context, now, before time.Time) error
 
 	// Ping checks the store is reachable (readiness).
@@ -191,7 +226,9 @@ type Store interface {
 // every method stored under a key other than encryption.current, so a
 // retired key can then be removed from the configuration. It is safe to run
 // while other nodes serve requests, and to run again after an interruption;
-// it returns how many methods it re-encrypted.
+// it returns how many methods it re-encrypted. Pending challenges are left
+// as they are: they expire within minutes, so remove a retired key only
+// once no node has sealed a challenge with it for longer than that.
 type Rekeyer interface {
 	Rekey(ctx context.Context) (int, error)
 }
@@ -203,6 +240,7 @@ const accountSQL = `SELECT
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'password' AND at >= $2),
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $3),
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $4),
+	(SELECT default_method FROM users WHERE id = $1),
 	m.id, m.kind, m.label, m.secret_ct, m.phone_ct, m.extension_ct, m.key_id, m.created_at, m.last_used, m.last_step
 FROM (SELECT 1) AS one LEFT JOIN methods AS m ON m.user_id = $1
 ORDER BY m.created_at, m.id`

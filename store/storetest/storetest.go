@@ -76,17 +76,26 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UseTOTPStepUnknownMethodIsNotFound", testUseTOTPStepUnknown},
 		{"UseTOTPStepRaceHasOneWinner", testUseTOTPStepRace},
 		{"ChallengeRoundTripTakenOnce", testChallengeRoundTrip},
+		{"CreateChallengeRefusesInvalid", testCreateChallengeInvalid},
 		{"TakeChallengeRaceHasOneWinner", testTakeChallengeRace},
 		{"RedeemTakesReadsAndUsesStepOnce", testRedeem},
 		{"RedeemRaceHasOneWinner", testRedeemRace},
+		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
 		{"FailuresCountedInWindowAndCleared", testFailures},
+		{"ReserveSendOncePerMethodInterval", testReserveSendPerMethod},
+		{"ReserveSendCapsUserAcrossMethods", testReserveSendPerUser},
+		{"ReserveSendZeroLimits", testReserveSendZeroLimits},
+		{"ReserveSendRefusesInvalid", testReserveSendInvalid},
+		{"ReserveSendRaceAllowsOnlyTheLimit", testReserveSendRace},
+		{"ClearFailuresKeepsSends", testClearFailuresKeepsSends},
 		{"AccountReadsMethodsAndFailuresTogether", testAccount},
 		{"ResetKeepsMFAApplied", testReset},
 		{"ResetUnknownUserIsNoError", testResetUnknown},
 		{"EventsNewestFirstWithLimit", testEvents},
 		{"PurgeRemovesExpiredAndOld", testPurge},
+		{"PurgeRemovesOldSends", testPurgeSends},
 		{"Ping", testPing},
 		{"CancelledContextFails", testCancelledContext},
 	} {
@@ -416,24 +425,32 @@ func testUseTOTPStepRace(t *testing.T, s store.Store) {
 func testChallengeRoundTrip(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	want := store.Challenge{
-		State: "st-" + store.NewID(), UserID: "alice", Client: "vpn-gw1", MethodID: "M1", Attempts: 2,
+		State: "st-" + store.NewID(), UserID: "alice", Client: "vpn-gw1", MethodID: "M1", Kind: "sms",
+		Secret: []byte("493817"), Attempts: 2,
 		Groups:    []string{"vpn-users", "CN=Admins,OU=Groups,DC=example,DC=com", "日本語"},
 		ExpiresAt: base.Add(time.Minute), CreatedAt: base,
 	}
+	menu := store.Challenge{
+		State: "st-" + store.NewID(), UserID: "alice", Client: "vpn-gw1", Kind: "menu",
+		Options:   []string{"M3", "M1", "M2"}, // menu order, not sorted
+		ExpiresAt: base.Add(time.Minute), CreatedAt: base,
+	}
+	// Any bytes: the secret is sealed, not stored as text.
+	binary := store.Challenge{State: "st-" + store.NewID(), UserID: "alice", Kind: "sms", Secret: []byte{0, 0xff, '/', 0},
+		ExpiresAt: base.Add(time.Minute), CreatedAt: base}
 	bare := store.Challenge{State: "st-" + store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
-	for _, c := range []store.Challenge{want, bare} {
+	all := []store.Challenge{want, menu, binary, bare}
+	for _, c := range all {
 		if err := s.CreateChallenge(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []store.Challenge{want, bare} {
+	for _, c := range all {
 		got, err := s.TakeChallenge(ctx, c.State, base.Add(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.State != c.State || got.UserID != c.UserID || got.Client != c.Client || got.MethodID != c.MethodID ||
-			got.Attempts != c.Attempts || !slices.Equal(got.Groups, c.Groups) ||
-			!got.ExpiresAt.Equal(c.ExpiresAt) || !got.CreatedAt.Equal(c.CreatedAt) {
+		if !sameChallenge(got, c) {
 			t.Errorf("TakeChallenge:\n got %+v\nwant %+v", got, c)
 		}
 		if _, err := s.TakeChallenge(ctx, c.State, base.Add(time.Second)); !errors.Is(err, store.ErrNotFound) {
@@ -445,6 +462,33 @@ func testChallengeRoundTrip(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateChallenge(ctx, store.Challenge{State: "x", UserID: "alice"}); err == nil {
 		t.Error("CreateChallenge without an expiry succeeded")
+	}
+}
+
+func testCreateChallengeInvalid(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	for name, mod := range map[string]func(c *store.Challenge){
+		"no expiry":           func(c *store.Challenge) { c.ExpiresAt = time.Time{} },
+		"empty state":         func(c *store.Challenge) { c.State = "" },
+		"empty user":          func(c *store.Challenge) { c.UserID = "" },
+		"kind not UTF-8":      func(c *store.Challenge) { c.Kind = "\xff" },
+		"kind too long":       func(c *store.Challenge) { c.Kind = strings.Repeat("k", 65) },
+		"option with NUL":     func(c *store.Challenge) { c.Options = []string{"M1", "M\x002"} },
+		"group not UTF-8":     func(c *store.Challenge) { c.Groups = []string{"\xfe"} },
+		"client with NUL":     func(c *store.Challenge) { c.Client = "gw\x00" },
+		"method id not UTF-8": func(c *store.Challenge) { c.MethodID = "\xff" },
+	} {
+		c := store.Challenge{State: store.NewID(), UserID: "alice", Kind: "menu", Options: []string{"M1"}, ExpiresAt: base.Add(time.Minute)}
+		mod(&c)
+		err := s.CreateChallenge(ctx, c)
+		if err == nil || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: CreateChallenge = %v, want an invalid-input error", name, err)
+		}
+		if c.State != "" {
+			if _, err := s.TakeChallenge(ctx, c.State, base); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: refused challenge was stored: %v", name, err)
+			}
+		}
 	}
 }
 
@@ -561,6 +605,45 @@ func testRedeemRace(t *testing.T, s store.Store) {
 	}
 }
 
+// Redeem hands decide, and returns, what TakeChallenge would: the SMS code
+// decrypted and the menu in order.
+func testRedeemChallengeFields(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := phone("alice", store.KindPhone, "+819012345678", base)
+	mustAdd(t, s, m)
+	for _, want := range []store.Challenge{
+		{State: store.NewID(), UserID: "alice", Client: "gw", MethodID: m.ID, Kind: "sms", Secret: []byte("052906"),
+			Attempts: 1, Groups: []string{"vpn"}, ExpiresAt: base.Add(time.Minute), CreatedAt: base},
+		{State: store.NewID(), UserID: "alice", Client: "gw", Kind: "menu", Options: []string{m.ID, "TOTPAPP"},
+			ExpiresAt: base.Add(time.Minute), CreatedAt: base},
+		{State: store.NewID(), UserID: "alice", Client: "gw", Kind: "totp", ExpiresAt: base.Add(time.Minute), CreatedAt: base},
+	} {
+		if err := s.CreateChallenge(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		called := false
+		got, a, fresh, err := s.Redeem(ctx, want.State, base, store.AccountQuery{}, func(c store.Challenge, a store.Account) store.Redemption {
+			called = true
+			if !sameChallenge(c, want) {
+				t.Errorf("decide saw:\n %+v\nwant %+v", c, want)
+			}
+			if len(a.Methods) != 1 || !sameSecrets(a.Methods[0], m) {
+				t.Errorf("decide saw account %+v", a)
+			}
+			return store.Redemption{}
+		})
+		if err != nil || !called || fresh || len(a.Methods) != 1 {
+			t.Fatalf("Redeem(%s challenge) = fresh %v, %d methods, %v (decide called: %v)", want.Kind, fresh, len(a.Methods), err, called)
+		}
+		if !sameChallenge(got, want) {
+			t.Errorf("Redeem returned:\n %+v\nwant %+v", got, want)
+		}
+		if _, err := s.TakeChallenge(ctx, want.State, base); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s challenge still there after Redeem: %v", want.Kind, err)
+		}
+	}
+}
+
 func testExpiredChallenge(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	c := store.Challenge{State: store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
@@ -655,6 +738,115 @@ func testFailures(t *testing.T, s store.Store) {
 	}
 }
 
+// wantSend reserves a send and fails the test on an error or an answer
+// other than want.
+func wantSend(t *testing.T, s store.Store, want bool, user, method string, at time.Time, l store.SendLimits) {
+	t.Helper()
+	ok, err := s.ReserveSend(ctxFor(t), user, method, at, l)
+	if err != nil {
+		t.Fatalf("ReserveSend(%s, %s, %v): %v", user, method, at.Sub(base), err)
+	}
+	if ok != want {
+		t.Errorf("ReserveSend(%s, %s, base%+v, %+v) = %v, want %v", user, method, at.Sub(base), l, ok, want)
+	}
+}
+
+func testReserveSendPerMethod(t *testing.T, s store.Store) {
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 10, PerUserWindow: time.Hour}
+	m1, m2 := store.NewID(), store.NewID()
+	wantSend(t, s, true, "alice", m1, base, l)
+	wantSend(t, s, false, "alice", m1, base, l)                                   // the same instant
+	wantSend(t, s, false, "alice", m1, base.Add(time.Second), l)                  // within PerMethod
+	wantSend(t, s, false, "alice", m1, base.Add(time.Minute-time.Microsecond), l) // just within
+	wantSend(t, s, true, "alice", m2, base.Add(time.Second), l)                   // another method
+	wantSend(t, s, true, "bob", m1, base.Add(time.Second), l)                     // another user
+	wantSend(t, s, true, "alice", m1, base.Add(time.Minute), l)                   // (base, base+1m]: the first send is out
+	wantSend(t, s, false, "alice", m1, base.Add(time.Minute+time.Second), l)
+	wantSend(t, s, true, "alice", m1, base.Add(3*time.Minute), l)
+}
+
+func testReserveSendPerUser(t *testing.T, s store.Store) {
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 3, PerUserWindow: time.Hour}
+	var ms []string
+	for range 5 {
+		ms = append(ms, store.NewID())
+	}
+	for i := range 3 {
+		wantSend(t, s, true, "alice", ms[i], base.Add(time.Duration(i)*time.Minute), l)
+	}
+	// The cap counts every method; refusals record nothing.
+	wantSend(t, s, false, "alice", ms[3], base.Add(10*time.Minute), l)
+	wantSend(t, s, false, "alice", ms[4], base.Add(20*time.Minute), l)
+	wantSend(t, s, false, "alice", ms[0], base.Add(30*time.Minute), l)
+	wantSend(t, s, true, "bob", ms[3], base.Add(30*time.Minute), l)
+	// The first send leaves the window at base+1h, the second a minute
+	// later: one new send each time, whatever the refused ones.
+	wantSend(t, s, false, "alice", ms[3], base.Add(time.Hour-time.Microsecond), l)
+	wantSend(t, s, true, "alice", ms[3], base.Add(time.Hour), l)
+	wantSend(t, s, false, "alice", ms[4], base.Add(time.Hour+time.Second), l)
+	wantSend(t, s, true, "alice", ms[4], base.Add(time.Hour+time.Minute), l)
+	wantSend(t, s, false, "alice", ms[0], base.Add(time.Hour+time.Minute+time.Second), l)
+}
+
+func testReserveSendZeroLimits(t *testing.T, s store.Store) {
+	m := store.NewID()
+	// No PerMethod: the same method again at once, up to the user's cap.
+	l := store.SendLimits{PerUser: 2, PerUserWindow: time.Hour}
+	wantSend(t, s, true, "alice", m, base, l)
+	wantSend(t, s, true, "alice", m, base, l)
+	wantSend(t, s, false, "alice", m, base, l)
+	// No window: only PerMethod counts.
+	l = store.SendLimits{PerMethod: time.Minute, PerUser: 1}
+	wantSend(t, s, true, "bob", m, base, l)
+	wantSend(t, s, true, "bob", store.NewID(), base, l)
+	wantSend(t, s, false, "bob", m, base.Add(time.Second), l)
+	// PerUser zero allows nothing.
+	wantSend(t, s, false, "carol", m, base, store.SendLimits{PerMethod: time.Minute, PerUserWindow: time.Hour})
+	wantSend(t, s, true, "carol", m, base, store.SendLimits{PerMethod: time.Minute, PerUser: 1, PerUserWindow: time.Hour})
+}
+
+func testReserveSendInvalid(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 3, PerUserWindow: time.Hour}
+	for _, c := range []struct{ user, method string }{
+		{"", store.NewID()},
+		{"a\x00b", store.NewID()},
+		{"alice", ""},
+		{"alice", "a/b"},
+	} {
+		if ok, err := s.ReserveSend(ctx, c.user, c.method, base, l); ok || err == nil {
+			t.Errorf("ReserveSend(%q, %q) = %v, %v; want false and an error", c.user, c.method, ok, err)
+		}
+	}
+}
+
+func testReserveSendRace(t *testing.T, s store.Store) {
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 3, PerUserWindow: time.Hour}
+	// All for one method: one send.
+	m := store.NewID()
+	if wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return s.ReserveSend(ctx, "alice", m, base, l)
+	}); wins != 1 {
+		t.Errorf("%d of %d racing goroutines reserved a send to one method, want exactly 1", wins, Racers)
+	}
+	// Each for its own method: the user's cap.
+	if wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return s.ReserveSend(ctx, "bob", fmt.Sprintf("m%d", i), base, l)
+	}); wins != l.PerUser {
+		t.Errorf("%d of %d racing goroutines reserved a send to their own method, want exactly %d", wins, Racers, l.PerUser)
+	}
+}
+
+func testClearFailuresKeepsSends(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 1, PerUserWindow: time.Hour}
+	wantSend(t, s, true, "alice", "M1", base, l)
+	if err := s.ClearFailures(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	wantSend(t, s, false, "alice", "M2", base.Add(time.Second), l)
+}
+
 func testAccount(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	q := store.AccountQuery{
@@ -699,6 +891,14 @@ func testAccount(t *testing.T, s store.Store) {
 	if len(a.Methods) != 2 || len(ms) != 2 || a.PasswordFailures != 1 || a.CodeFailures != 1 || a.CodeFailuresDay != 2 {
 		t.Fatalf("with methods: %+v", a)
 	}
+	// The first method added to a user is not made the default by the
+	// store; the default, once set, comes back with the account.
+	if err := s.PutUser(ctx, store.User{ID: "carol", DefaultMethod: ms[1].ID, CreatedAt: base, UpdatedAt: base}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err = s.Account(ctx, "carol", q); err != nil || a.DefaultMethod != ms[1].ID {
+		t.Errorf("Account.DefaultMethod = %q, %v; want %q", a.DefaultMethod, err, ms[1].ID)
+	}
 	for i := range ms {
 		if !sameMethod(a.Methods[i], ms[i]) {
 			t.Errorf("method %d: Account %s, Methods %s", i, describe(a.Methods[i]), describe(ms[i]))
@@ -708,6 +908,7 @@ func testAccount(t *testing.T, s store.Store) {
 
 func testReset(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
+	sendLimit := store.SendLimits{PerMethod: time.Hour, PerUser: 1, PerUserWindow: time.Hour}
 	setup := func(user string) (state string) {
 		a, b := totp(user, base), phone(user, store.KindPhone, "+15555550100", base.Add(time.Second))
 		mustAdd(t, s, a, b)
@@ -723,6 +924,7 @@ func testReset(t *testing.T, s store.Store) {
 				t.Fatal(err)
 			}
 		}
+		wantSend(t, s, true, user, b.ID, base, sendLimit)
 		return state
 	}
 	aliceState, bobState := setup("alice"), setup("bob")
@@ -754,6 +956,8 @@ func testReset(t *testing.T, s store.Store) {
 	if es, err := s.Events(ctx, "alice", 0); err != nil || len(es) != 1 {
 		t.Errorf("Reset touched the audit trail: %d events, %v", len(es), err)
 	}
+	// Alice's send is gone: a new phone may get a code at once.
+	wantSend(t, s, true, "alice", store.NewID(), base.Add(time.Second), sendLimit)
 
 	// Bob is untouched.
 	if u, err := s.GetUser(ctx, "bob"); err != nil || u.DefaultMethod == "" {
@@ -768,6 +972,7 @@ func testReset(t *testing.T, s store.Store) {
 	if n, err := s.CountFailures(ctx, "bob", store.FailCode, time.Time{}); err != nil || n != 1 {
 		t.Errorf("bob has %d failures (%v), want 1", n, err)
 	}
+	wantSend(t, s, false, "bob", store.NewID(), base.Add(time.Second), sendLimit)
 }
 
 func testResetUnknown(t *testing.T, s store.Store) {
@@ -866,6 +1071,27 @@ func testPurge(t *testing.T, s store.Store) {
 	}
 }
 
+func testPurgeSends(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	now := base.Add(time.Hour)
+	before := now.Add(-15 * time.Minute)
+	seed := store.SendLimits{PerUser: 1} // no window: always granted
+	for _, at := range []time.Time{before.Add(-time.Hour), before.Add(-time.Microsecond), before, now} {
+		wantSend(t, s, true, "alice", store.NewID(), at, seed)
+	}
+	wantSend(t, s, true, "bob", store.NewID(), before.Add(-time.Hour), seed)
+	if err := s.Purge(ctx, now, before); err != nil {
+		t.Fatal(err)
+	}
+	// Count what is left with caps over a window reaching back past all
+	// of them: two of alice's sends (at and after before), none of bob's.
+	at := now.Add(time.Microsecond)
+	window := 100 * time.Hour
+	wantSend(t, s, false, "alice", store.NewID(), at, store.SendLimits{PerUser: 2, PerUserWindow: window})
+	wantSend(t, s, true, "alice", store.NewID(), at, store.SendLimits{PerUser: 3, PerUserWindow: window})
+	wantSend(t, s, true, "bob", store.NewID(), at, store.SendLimits{PerUser: 1, PerUserWindow: window})
+}
+
 func testPing(t *testing.T, s store.Store) {
 	if err := s.Ping(ctxFor(t)); err != nil {
 		t.Error(err)
@@ -897,6 +1123,8 @@ func RunShared(t *testing.T, open func(t *testing.T, enc store.Encryption) store
 	}{
 		{"ChallengeTakenOnceAcrossNodes", testNodesChallenge},
 		{"TOTPStepUsedOnceAcrossNodes", testNodesTOTPStep},
+		{"SendsLimitedAcrossNodes", testNodesSends},
+		{"ChallengeSecretNeedsItsKey", testNodesChallengeKey},
 		{"NodesSeeEachOthersWrites", testNodesWrites},
 		{"RotatedKeyStillDecrypts", testKeyRotation},
 		{"UnknownOrWrongKeyIsClearError", testWrongKey},
@@ -965,6 +1193,82 @@ func testNodesTOTPStep(t *testing.T, open func(store.Encryption) store.Store) {
 	})
 	if wins != 1 {
 		t.Errorf("%d of %d goroutines on two nodes accepted step 501, want exactly 1", wins, Racers)
+	}
+}
+
+func testNodesSends(t *testing.T, open func(store.Encryption) store.Store) {
+	enc := NewEncryption()
+	nodes := []store.Store{open(enc), open(enc)}
+	l := store.SendLimits{PerMethod: time.Minute, PerUser: 3, PerUserWindow: time.Hour}
+	wantSend(t, nodes[0], true, "alice", "M1", base, l)
+	wantSend(t, nodes[1], false, "alice", "M1", base.Add(time.Second), l)
+
+	m := store.NewID()
+	if wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return nodes[i%2].ReserveSend(ctx, "bob", m, base, l)
+	}); wins != 1 {
+		t.Errorf("%d of %d goroutines on two nodes reserved a send to one method, want exactly 1", wins, Racers)
+	}
+	if wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return nodes[i%2].ReserveSend(ctx, "carol", fmt.Sprintf("m%d", i), base, l)
+	}); wins != l.PerUser {
+		t.Errorf("%d of %d goroutines on two nodes reserved a send to their own method, want exactly %d", wins, Racers, l.PerUser)
+	}
+}
+
+// A challenge's secret is sealed like a method's: other key material under
+// the same id does not open it, a rotated configuration that still lists
+// the key does.
+func testNodesChallengeKey(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	k1 := NewKey("k1")
+	a := open(store.Encryption{Keys: []store.EncryptionKey{k1}})
+	wrong := open(NewEncryption())
+	rotated := open(store.Encryption{Keys: []store.EncryptionKey{NewKey("k2"), k1}, Current: "k2"})
+	onlyNew := open(store.Encryption{Keys: []store.EncryptionKey{NewKey("k2")}})
+	issue := func() store.Challenge {
+		t.Helper()
+		c := store.Challenge{State: store.NewID(), UserID: "alice", Kind: "sms", Secret: []byte("738104"), ExpiresAt: base.Add(time.Minute)}
+		if err := a.CreateChallenge(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, c := range []struct {
+		name    string
+		node    store.Store
+		mention string
+	}{
+		{"other key material under the same id", wrong, `"k1"`},
+		{"key no longer configured", onlyNew, `"k1"`},
+	} {
+		ch := issue()
+		_, err := c.node.TakeChallenge(ctx, ch.State, base)
+		if !errors.Is(err, store.ErrDecrypt) || !strings.Contains(err.Error(), c.mention) {
+			t.Errorf("%s: TakeChallenge = %v, want ErrDecrypt naming %s", c.name, err, c.mention)
+		} else if strings.Contains(err.Error(), "738104") || strings.Contains(err.Error(), ch.State) {
+			t.Errorf("%s: error shows the secret or the state: %v", c.name, err)
+		}
+		// Spent all the same.
+		if _, err := a.TakeChallenge(ctx, ch.State, base); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: challenge left after a failed take: %v", c.name, err)
+		}
+		ch = issue()
+		_, _, _, err = c.node.Redeem(ctx, ch.State, base, store.AccountQuery{}, func(store.Challenge, store.Account) store.Redemption {
+			t.Errorf("%s: decide called for a challenge that does not decrypt", c.name)
+			return store.Redemption{}
+		})
+		if !errors.Is(err, store.ErrDecrypt) {
+			t.Errorf("%s: Redeem = %v, want ErrDecrypt", c.name, err)
+		}
+		if _, err := a.TakeChallenge(ctx, ch.State, base); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: challenge left after a failed Redeem: %v", c.name, err)
+		}
+	}
+	ch := issue()
+	got, err := rotated.TakeChallenge(ctx, ch.State, base)
+	if err != nil || string(got.Secret) != "738104" {
+		t.Errorf("after rotation, a challenge sealed under k1: %q, %v", got.Secret, err)
 	}
 }
 
@@ -1121,6 +1425,13 @@ func mustAdd(t *testing.T, s store.Store, ms ...store.Method) {
 			t.Fatalf("AddMethod(%s %s of %s): %v", m.Kind, m.ID, m.UserID, err)
 		}
 	}
+}
+
+func sameChallenge(a, b store.Challenge) bool {
+	return a.State == b.State && a.UserID == b.UserID && a.Client == b.Client && a.MethodID == b.MethodID &&
+		a.Kind == b.Kind && bytes.Equal(a.Secret, b.Secret) && slices.Equal(a.Options, b.Options) &&
+		a.Attempts == b.Attempts && slices.Equal(a.Groups, b.Groups) &&
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.CreatedAt.Equal(b.CreatedAt)
 }
 
 func sameSecrets(a, b store.Method) bool {
