@@ -22,6 +22,7 @@ type config struct {
 	LDAP    ldapauth.Config  `yaml:"ldap"`
 	Store   store.Config     `yaml:"store"`
 	Flow    challenge.Config `yaml:"flow"`
+	SMS     smsConfig        `yaml:"sms"`
 	Metrics metricsConfig    `yaml:"metrics"`
 	Log     logConfig        `yaml:"log"`
 }
@@ -69,6 +70,7 @@ func (c *config) setDefaults() {
 	c.LDAP.SetDefaults()
 	c.Store.SetDefaults()
 	c.Flow.SetDefaults()
+	c.SMS.setDefaults()
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9812"
 	}
@@ -91,11 +93,12 @@ func (c *config) validate() error {
 		if err := s.v.Validate(); err != nil {
 			// A section may report several problems, one a line: each
 			// names its key, so each gets the section's prefix.
-			for _, l := range strings.Split(err.Error(), "\n") {
+			for _, l := range splitLines(err.Error()) {
 				problems = append(problems, s.name+"."+l)
 			}
 		}
 	}
+	problems = append(problems, c.SMS.validate()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -111,6 +114,8 @@ func (c *config) validate() error {
 	}
 	return nil
 }
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 // dump prints the effective configuration; secrets print masked.
 func (c *config) dump(w io.Writer) error {

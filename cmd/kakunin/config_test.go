@@ -29,10 +29,11 @@ import (
 // exampleSecrets are values for the environment variables the example
 // configuration references, each valid for where it is used.
 var exampleSecrets = map[string]string{
-	"KAKUNIN_SECRET_VPN_GW_1": "gw1-shared-secret-6d1f0c",
-	"KAKUNIN_LDAP_PASSWORD":   "ldap-bind-password-93ae1b",
-	"KAKUNIN_POSTGRES_DSN":    "postgres://kakunin:pg-password-5be7a2@db.example.ac.jp:5432/kakunin?sslmode=verify-full",
-	"KAKUNIN_STORE_KEY":       base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+	"KAKUNIN_SECRET_VPN_GW_1":   "gw1-shared-secret-6d1f0c",
+	"KAKUNIN_LDAP_PASSWORD":     "ldap-bind-password-93ae1b",
+	"KAKUNIN_POSTGRES_DSN":      "postgres://kakunin:pg-password-5be7a2@db.example.ac.jp:5432/kakunin?sslmode=verify-full",
+	"KAKUNIN_STORE_KEY":         base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+	"KAKUNIN_TWILIO_AUTH_TOKEN": "twilio-auth-token-7c41e9d2",
 }
 
 const exampleFileSecret = "gw2-shared-secret-from-file-48c2"

@@ -25,6 +25,9 @@ import (
 // demo can be tried at once.
 const demoUser = 0
 
+// demoPhoneUser has only a phone, so the demo shows an SMS code directly.
+const demoPhoneUser = 2
+
 func runDemo(args []string) error {
 	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
 	data := flags.String("data", "kakunin-demo", "data directory (SQLite store, generated keys and secrets)")
@@ -79,12 +82,17 @@ func runDemo(args []string) error {
 	seedText, err := os.ReadFile(seedPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		seedText, err = enrollDemoUser(cfg, users[demoUser].ID, seedPath)
+		if err == nil {
+			err = enrollDemoPhones(cfg, users)
+		}
 	}
 	if err != nil {
 		return err
 	}
+	// SMS codes are printed on this terminal instead of being sent.
+	cfg.SMS.Provider, cfg.SMS.demo = "console", true
 
-	u := users[demoUser]
+	u, sms := users[demoUser], users[demoPhoneUser]
 	return serveUntilSignal(cfg, log, 5*time.Second, func(a *app) {
 		fmt.Printf(`
 kakunin demo is running.
@@ -95,14 +103,18 @@ kakunin demo is running.
 
 Sign in as the demo user %s (%s) from another terminal:
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s -totp-secret %s
-Leave out -totp-secret to type the code yourself: add the seed %s to an
-authenticator app, or enroll your own app for another demo user and scan the QR code:
+Without -totp-secret the first challenge is a menu (app or SMS): type 1 and
+the code from an authenticator app holding the seed %s, or 2 and the code of
+the demo SMS printed on this terminal. %s (%s) has only a phone: SMS at once:
+  go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s
+Or enroll your own app for another demo user and scan the QR code:
   go run ./cmd/kakunin user add-totp -config %s 2024000002
 Help desk view:
   go run ./cmd/kakunin user show -config %s %s
 Stop with Ctrl-C.
 `, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr,
 			u.ID, u.Name, *radiusAddr, radiusSecret, u.ID, shellQuote(u.Password), seedText, seedText,
+			sms.ID, sms.Name, *radiusAddr, radiusSecret, sms.ID, shellQuote(sms.Password),
 			cfgPath, cfgPath, u.ID)
 	})
 }
@@ -130,6 +142,28 @@ func enrollDemoUser(cfg *config, id, seedPath string) ([]byte, error) {
 	}
 	text := []byte(challenge.EncodeTOTPSecret(seed))
 	return text, os.WriteFile(seedPath, text, 0o600)
+}
+
+// enrollDemoPhones gives the first demo user its phone as a second method
+// (so its first challenge is a menu) and the SMS demo user its phone only.
+func enrollDemoPhones(cfg *config, users []demodir.User) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, os.Stderr))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	admin, err := challenge.NewAdmin(cfg.Flow, st)
+	if err != nil {
+		return err
+	}
+	for _, u := range []demodir.User{users[demoUser], users[demoPhoneUser]} {
+		if _, err := admin.AddPhone(ctx, u.ID, store.KindPhone, u.Phone, "", "demo phone", "demo"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // persistentSecret reads a random secret from path, creating it on first

@@ -67,8 +67,17 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		a.store.Close()
 		return nil, fmt.Errorf("directory: %w", err)
 	}
-	a.engine, err = challenge.New(cfg.Flow, a.dir, a.store, log.With("component", "flow"), a.reg,
-		challenge.WithAuditLogger(log.With("component", "audit")))
+	sms, err := cfg.SMS.sender()
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("sms: %w", err)
+	}
+	opts := []challenge.Option{challenge.WithAuditLogger(log.With("component", "audit"))}
+	if sms != nil {
+		opts = append(opts, challenge.WithSMS(sms))
+		log.Info("SMS codes enabled", "provider", cfg.SMS.Provider)
+	}
+	a.engine, err = challenge.New(cfg.Flow, a.dir, a.store, log.With("component", "flow"), a.reg, opts...)
 	if err != nil {
 		a.close()
 		return nil, err

@@ -24,6 +24,10 @@ Commands:
   show ID                          enrollment, recent failures and audit events
   add-totp [-label L] [-secret BASE32] ID
                                    enroll an authenticator app (prints the otpauth:// URI and a QR code)
+  add-phone [-kind K] [-extension X] [-label L] ID NUMBER
+                                   enroll a phone (kind phone: SMS codes and calls; alternate_phone,
+                                   office_phone: calls only); NUMBER in international form, +81 90 1234 5678
+  set-default ID METHOD-ID         make a method the default
   delete-method ID METHOD-ID       delete one method
   reset ID                         delete every method (lost phone); the next sign-in asks for setup again
   unlock ID                        clear the user's failure counters
@@ -41,10 +45,12 @@ func runUser(args []string) error {
 	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
 	label := fs.String("label", "", "add-totp: label shown to the user")
 	secret := fs.String("secret", "", "add-totp: import this base32 seed instead of generating one")
+	kind := fs.String("kind", "phone", "add-phone: phone, alternate_phone or office_phone")
+	ext := fs.String("extension", "", "add-phone: extension of an office phone")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	want := map[string]int{"show": 1, "add-totp": 1, "delete-method": 2, "reset": 1, "unlock": 1}
+	want := map[string]int{"show": 1, "add-totp": 1, "add-phone": 2, "set-default": 2, "delete-method": 2, "reset": 1, "unlock": 1}
 	n, ok := want[sub]
 	if !ok {
 		fmt.Fprint(os.Stderr, userUsage)
@@ -97,6 +103,20 @@ func runUser(args []string) error {
 			}
 			fmt.Printf("\n%s\n", uri)
 		}
+	case "add-phone":
+		m, err := admin.AddPhone(ctx, id, store.MethodKind(*kind), fs.Arg(1), *ext, *label, actor)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Enrolled %s %s (%s) for %s.\n", m.Kind, m.ID, challenge.MaskPhone(m.Phone), id)
+	case "set-default":
+		if err := admin.SetDefault(ctx, id, fs.Arg(1), actor); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%s has no method %s", id, fs.Arg(1))
+			}
+			return err
+		}
+		fmt.Printf("The default method of %s is now %s.\n", id, fs.Arg(1))
 	case "delete-method":
 		if err := admin.DeleteMethod(ctx, id, fs.Arg(1), actor); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -135,7 +155,7 @@ func printStatus(w io.Writer, s challenge.Status) {
 	}
 	fmt.Fprintf(w, "  failures in the last 24 h: password %d, code %d\n", s.PasswordFailures, s.CodeFailures)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nMETHOD ID\tKIND\tLABEL\tDEFAULT\tADDED\tLAST USED\n")
+	fmt.Fprintf(tw, "\nMETHOD ID\tKIND\tLABEL\tPHONE\tDEFAULT\tADDED\tLAST USED\n")
 	for _, m := range s.Methods {
 		def := ""
 		if m.ID == s.User.DefaultMethod {
@@ -145,7 +165,14 @@ func printStatus(w io.Writer, s challenge.Status) {
 		if !m.LastUsed.IsZero() {
 			last = m.LastUsed.Local().Format(time.DateTime)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Label, def, m.CreatedAt.Local().Format(time.DateTime), last)
+		phone := "-"
+		if m.Phone != "" {
+			phone = challenge.MaskPhone(m.Phone)
+			if m.Extension != "" {
+				phone += " ext. " + m.Extension
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Label, phone, def, m.CreatedAt.Local().Format(time.DateTime), last)
 	}
 	tw.Flush()
 	if len(s.Events) > 0 {
