@@ -234,38 +234,6 @@ func randomCode() (string, error) {
 	return fmt.Sprintf("%06d", n.Int64()), nil
 }
 
-// MaskPhone shows enough of a number for its owner to recognise it:
-// "+81 ••-••••-1234" for Japan, "+1 •••• 1234" elsewhere.
-func MaskPhone(e164 string) string {
-	last := lastDigits(e164, 4)
-	if strings.HasPrefix(e164, "+81") {
-		return "+81 ••-••••-" + last
-	}
-	if cc := countryCode(e164); cc != "" {
-		return "+" + cc + " •••• " + last
-	}
-	return "•••• " + last
-}
-
-func lastDigits(s string, n int) string {
-	if len(s) < n {
-		return s
-	}
-	return s[len(s)-n:]
-}
-
-// countryCode guesses the calling code for display only: one digit for
-// +1 and +7, otherwise two.
-func countryCode(e164 string) string {
-	if len(e164) < 4 || e164[0] != '+' {
-		return ""
-	}
-	if e164[1] == '1' || e164[1] == '7' {
-		return e164[1:2]
-	}
-	return e164[1:3]
-}
-
 // ErrBadPhone is returned for a phone number that is not E.164.
 var ErrBadPhone = errors.New("not a phone number in international format (e.g. +81 90 1234 5678)")
 

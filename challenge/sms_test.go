@@ -327,7 +327,7 @@ func TestMaskAndNormalizePhone(t *testing.T) {
 	if got := challenge.MaskPhone("+819012345678"); got != "+81 ••-••••-5678" {
 		t.Errorf("MaskPhone = %q", got)
 	}
-	if got := challenge.MaskPhone("+14155550100"); got != "+1 •••• 0100" {
+	if got := challenge.MaskPhone("+14155550100"); got != "+1 ••-••••-0100" {
 		t.Errorf("MaskPhone = %q", got)
 	}
 }
