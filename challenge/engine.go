@@ -277,6 +277,15 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	if c.Kind == kindMenu {
 		return e.issue(ctx, req, again, e.menuMessages(msgBadChoice, again.Options, acct.Methods), reason, now)
 	}
+	if c.Kind == kindSMS {
+		phone := ""
+		for _, m := range acct.Methods {
+			if m.ID == c.MethodID {
+				phone = MaskPhone(m.Phone)
+			}
+		}
+		return e.issue(ctx, req, again, e.msgs.renderWith(msgWrongSMSCode, map[string]string{"phone": phone}), reason, now)
+	}
 	return e.issue(ctx, req, again, e.msgs.render(msgWrongCode), reason, now)
 }
 

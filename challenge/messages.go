@@ -25,6 +25,7 @@ const (
 	msgSMSBody        = "sms_body"
 	msgSMSLimited     = "sms_limited"
 	msgSMSFailed      = "sms_failed"
+	msgWrongSMSCode   = "wrong_sms_code"
 )
 
 var builtin = map[string]map[string]string{
@@ -47,6 +48,7 @@ var builtin = map[string]map[string]string{
 		msgSMSBody:        "Your VPN sign-in code is {code}. It expires in {minutes} minutes. Never tell anyone this code.",
 		msgSMSLimited:     "A code was sent to this phone a moment ago. Wait a little, or choose another method.",
 		msgSMSFailed:      "The SMS could not be sent. Try again later or choose another method.",
+		msgWrongSMSCode:   "That code is not correct. Enter the 6-digit code sent by SMS to {phone}.",
 	},
 	"ja": {
 		msgBadCredentials: "サインインできません。IDまたはパスワードが正しくありません。",
@@ -67,6 +69,7 @@ var builtin = map[string]map[string]string{
 		msgSMSBody:        "VPNサインインの確認コードは {code} です。{minutes}分間有効です。このコードは誰にも教えないでください。",
 		msgSMSLimited:     "この電話には先ほどコードを送信しました。少し待つか、別の方法を選んでください。",
 		msgSMSFailed:      "SMSを送信できませんでした。後でもう一度お試しいただくか、別の方法を選んでください。",
+		msgWrongSMSCode:   "コードが正しくありません。{phone} にSMSで送信した6桁のコードを入力してください。",
 	},
 }
 

@@ -166,7 +166,7 @@ func TestSMSWrongCodeThenRightCode(t *testing.T) {
 		wrong = "111111"
 	}
 	d = f.auth(phoneOnly, wrong, d.State, challenge.Policy{})
-	if d.Outcome != challenge.Challenge || !strings.Contains(d.Messages[0], "not correct") {
+	if d.Outcome != challenge.Challenge || !strings.Contains(d.Messages[0], "not correct") || !strings.Contains(d.Messages[0], "sent by SMS to +81 ••-••••-5678") {
 		t.Fatalf("wrong code: %+v", d)
 	}
 	if len(f.twilio.Sent()) != 1 {
