@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -238,21 +237,7 @@ func TestDemoConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.start(); err != nil {
-		a.shutdown(context.Background())
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := a.shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	a := startApp(t, cfg, slog.New(slog.DiscardHandler))
 	addr := a.radius.AuthAddrs()[0].String()
 	u := users[demoUser]
 	r := access(t, addr, radiusSecret, u.ID, u.Password, nil)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -281,4 +282,26 @@ func eventually(t *testing.T, limit time.Duration, cond func() bool, what func()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startApp runs kakunin in-process, wired as serve wires it, logging to
+// log, until the test ends.
+func startApp(t *testing.T, cfg *config, log *slog.Logger) *app {
+	t.Helper()
+	a, err := newApp(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(); err != nil {
+		a.shutdown(context.Background())
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := a.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return a
 }

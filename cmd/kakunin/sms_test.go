@@ -34,19 +34,7 @@ func TestRadclientSignsInWithSMSAndMenu(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	a, err := newApp(context.Background(), cfg, newLogger(cfg.Log, logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.start(); err != nil {
-		a.shutdown(context.Background())
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		a.shutdown(ctx)
-	})
+	a := startApp(t, cfg, newLogger(cfg.Log, logs))
 	addr := a.radius.AuthAddrs()[0].String()
 	ctx := context.Background()
 	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
