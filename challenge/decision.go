@@ -31,6 +31,11 @@ type Policy struct {
 	// DefaultMethodOnly always uses the user's default method instead of
 	// offering a menu when the user has several.
 	DefaultMethodOnly bool
+	// PasswordSuffix accepts the second factor in the password field, for
+	// gateways that cannot show a challenge: "password,123456" (a code
+	// from the app or from an SMS), "password,sms" (send a code, then sign
+	// in again with "password,CODE").
+	PasswordSuffix bool
 }
 
 // Outcome is what the transport sends back.

@@ -130,9 +130,18 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.reject(msgLocked, "locked")
 	}
 
-	t := time.Now()
-	entry, err := e.dir.Authenticate(ctx, req.UserName, req.Password)
-	e.m.dirDuration.Observe(time.Since(t).Seconds())
+	entry, err := e.checkPassword(ctx, req.UserName, req.Password)
+	suffix := ""
+	if req.Policy.PasswordSuffix && errors.Is(err, ldapauth.ErrInvalidCredentials) {
+		// Gateways that cannot show a challenge send "password,123456",
+		// "password,sms"…: the whole string was tried first, for passwords
+		// that contain a comma themselves; now the part before the last one.
+		if base, sfx, ok := splitSuffix(req.Password); ok {
+			if entry, err = e.checkPassword(ctx, req.UserName, base); err == nil {
+				suffix = sfx
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
 		if err := e.fail(ctx, req.UserName, store.FailPassword, now); err != nil {
@@ -161,10 +170,21 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.reject(msgNoMethod, "no_method")
 	}
 	c := store.Challenge{UserID: req.UserName, Client: req.Client, Groups: entry.Groups}
+	if suffix != "" {
+		return e.suffixed(ctx, req, c, acct, opts, suffix, now)
+	}
 	if len(opts) == 1 || req.Policy.DefaultMethodOnly {
 		return e.start(ctx, req, c, opts[0], opts, nil, now)
 	}
 	return e.menu(ctx, req, c, opts, nil, now)
+}
+
+// checkPassword asks the directory, timing it.
+func (e *Engine) checkPassword(ctx context.Context, user, password string) (ldapauth.Entry, error) {
+	t := time.Now()
+	entry, err := e.dir.Authenticate(ctx, user, password)
+	e.m.dirDuration.Observe(time.Since(t).Seconds())
+	return entry, err
 }
 
 // issue stores a new pending challenge and sends its prompt. c carries
@@ -198,6 +218,10 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	t := time.Now()
 	// One store transaction: take the challenge, read the user's methods
 	// and failure counts, and use the matched TOTP time step.
+	if isSuffixState(string(req.State)) {
+		// Never issued to a NAS: the password-suffix mode's own key.
+		return e.reject(msgExpired, "unknown_state")
+	}
 	c, acct, fresh, err := e.st.Redeem(ctx, string(req.State), now, e.accountQuery(now),
 		func(c store.Challenge, a store.Account) store.Redemption {
 			// A State is bound to the user and the NAS it was issued to:

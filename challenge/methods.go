@@ -94,9 +94,7 @@ func (e *Engine) start(ctx context.Context, req *Request, c store.Challenge, m s
 // startSMS sends a one-time code to the phone and challenges for it.
 func (e *Engine) startSMS(ctx context.Context, req *Request, c store.Challenge, m store.Method, opts []store.Method, now time.Time) Decision {
 	others := slices.DeleteFunc(slices.Clone(opts), func(o store.Method) bool { return o.ID == m.ID })
-	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, store.SendLimits{
-		PerMethod: e.cfg.SMS.PerPhone, PerUser: e.cfg.SMS.PerUserPerHour, PerUserWindow: time.Hour,
-	})
+	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, e.sendLimits())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
@@ -107,19 +105,8 @@ func (e *Engine) startSMS(ctx context.Context, req *Request, c store.Challenge, 
 		}
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSMSLimited), Reason: "sms_limited", Method: kindSMS}
 	}
-	code, err := randomCode()
+	code, err := e.sendCode(ctx, c.UserID, m)
 	if err != nil {
-		return e.unavailable(req, "random_error", err)
-	}
-	body := e.msgs.renderOne(e.cfg.Languages[0], msgSMSBody, map[string]string{
-		"code": code, "minutes": strconv.Itoa(int(e.cfg.SMS.CodeTTL / time.Minute)),
-	})
-	t := time.Now()
-	err = e.sms.SendSMS(ctx, m.Phone, body)
-	e.m.providerDuration.WithLabelValues("sms").Observe(time.Since(t).Seconds())
-	if err != nil {
-		e.m.providerErrors.WithLabelValues("sms").Inc()
-		e.log.Error("SMS not sent", "user", c.UserID, "method", m.ID, "to", MaskPhone(m.Phone), "err", err)
 		// The user is told and may pick another method; nothing is accepted.
 		if len(others) > 0 {
 			return e.offer(ctx, req, c, others, e.msgs.render(msgSMSFailed), "sms_failed", now)

@@ -35,6 +35,7 @@ func (d directory) Authenticate(_ context.Context, user, password string) (ldapa
 
 type smsFixture struct {
 	t      *testing.T
+	dir    directory
 	e      *challenge.Engine
 	admin  *challenge.Admin
 	st     store.Store
@@ -79,6 +80,7 @@ func newSMSFixture(t *testing.T, policy ...func(*challenge.Config)) *smsFixture 
 		p(&cfg)
 	}
 	dir := directory{phoneOnly: "pw", both: "pw"}
+	f.dir = dir
 	if f.e, err = challenge.New(cfg, dir, st, log, nil, challenge.WithClock(f.clock), challenge.WithSMS(sms)); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +110,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// setPassword changes a user's password in the directory (before any
+// concurrent use).
+func (f *smsFixture) setPassword(user, pw string) { f.dir[user] = pw }
 
 func (f *smsFixture) clock() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
 func (f *smsFixture) advance(d time.Duration) {
@@ -329,5 +335,66 @@ func TestMaskAndNormalizePhone(t *testing.T) {
 	}
 	if got := challenge.MaskPhone("+14155550100"); got != "+1 ••-••••-0100" {
 		t.Errorf("MaskPhone = %q", got)
+	}
+}
+
+func TestPasswordSuffix(t *testing.T) {
+	f := newSMSFixture(t)
+	suffix := challenge.Policy{PasswordSuffix: true}
+
+	// Off by default: "pw,123456" is just a wrong password.
+	code := challenge.TOTPCode(seed, f.clock())
+	if d := f.auth(both, "pw,"+code, nil, challenge.Policy{}); d.Outcome != challenge.Reject || d.Reason != "bad_password" {
+		t.Fatalf("suffix on a client without password_suffix: %+v", d)
+	}
+	// The app's code after the password: accepted in one request, once.
+	if d := f.auth(both, "pw,"+code, nil, suffix); d.Outcome != challenge.Accept || d.Method != "totp" {
+		t.Fatalf("pw,TOTP: %+v", d)
+	}
+	if d := f.auth(both, "pw,"+code, nil, suffix); d.Outcome != challenge.Reject || d.Reason != "replayed_code" {
+		t.Fatalf("pw,TOTP again: %+v", d)
+	}
+	// "pw,sms" sends a code and rejects with instructions; "pw,CODE" then
+	// signs in.
+	d := f.auth(phoneOnly, "pw,sms", nil, suffix)
+	if d.Outcome != challenge.Reject || d.Reason != "sms_sent" || !strings.Contains(d.Messages[0], "password,123456") {
+		t.Fatalf("pw,sms: %+v", d)
+	}
+	sms := f.lastCode("+819011115678")
+	wrong := "000000"
+	if sms == wrong {
+		wrong = "111111"
+	}
+	if d := f.auth(phoneOnly, "pw,"+wrong, nil, suffix); d.Outcome != challenge.Reject || d.Reason != "bad_code" {
+		t.Fatalf("pw,wrong: %+v", d)
+	}
+	if d := f.auth(phoneOnly, "pw,"+sms, nil, suffix); d.Outcome != challenge.Accept || d.Method != "sms" {
+		t.Fatalf("pw,SMS code after a wrong one: %+v", d)
+	}
+	if d := f.auth(phoneOnly, "pw,"+sms, nil, suffix); d.Outcome == challenge.Accept {
+		t.Fatalf("the SMS code worked twice: %+v", d)
+	}
+	// Not built yet: never accepted.
+	if d := f.auth(both, "pw,push", nil, suffix); d.Outcome != challenge.Reject {
+		t.Fatalf("pw,push: %+v", d)
+	}
+	// The suffix store key cannot be sent as a State.
+	if d := f.auth(phoneOnly, sms, []byte("sfx:gw:"+phoneOnly), challenge.Policy{}); d.Outcome != challenge.Reject || d.Reason != "unknown_state" {
+		t.Fatalf("suffix key as State: %+v", d)
+	}
+}
+
+func TestPasswordWithACommaStillWorks(t *testing.T) {
+	f := newSMSFixture(t, func(c *challenge.Config) {})
+	f.setPassword(both, "pa,ss,123456")
+	// The whole string is the password: a challenge follows, as without
+	// the suffix mode.
+	d := f.auth(both, "pa,ss,123456", nil, challenge.Policy{PasswordSuffix: true})
+	if d.Outcome != challenge.Challenge {
+		t.Fatalf("password with commas: %+v", d)
+	}
+	code := challenge.TOTPCode(seed, f.clock())
+	if d := f.auth(both, "pa,ss,123456,"+code, nil, challenge.Policy{PasswordSuffix: true}); d.Outcome != challenge.Accept {
+		t.Fatalf("password with commas, then the code: %+v", d)
 	}
 }

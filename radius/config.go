@@ -100,6 +100,11 @@ type ClientConfig struct {
 	// the user's default method is always used, as gateways whose prompt
 	// cannot show a menu need.
 	MethodSelection string `yaml:"method_selection"`
+	// PasswordSuffix (off by default) accepts the second factor typed
+	// after the password, for gateways that cannot show a challenge:
+	// "password,123456" or "password,sms". A password that itself
+	// contains a comma still works: the whole string is tried first.
+	PasswordSuffix bool `yaml:"password_suffix"`
 	// ReplyAttributes go into every Access-Accept sent to this client.
 	ReplyAttributes []Attribute `yaml:"reply_attributes"`
 }
@@ -285,6 +290,7 @@ func (c *Config) compile() (*compiled, error) {
 		default:
 			bad(key+".unavailable", "%q is not %s or %s", cc.Unavailable, UnavailableReject, UnavailableDrop)
 		}
+		cl.policy.PasswordSuffix = cc.PasswordSuffix
 		switch cc.MethodSelection {
 		case SelectionMenu, "":
 		case SelectionDefault:

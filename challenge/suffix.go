@@ -1,0 +1,160 @@
+package challenge
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"kakunin/store"
+)
+
+// splitSuffix splits "password,suffix" at the last comma when the suffix
+// is a 6-digit code or a method keyword.
+func splitSuffix(pw string) (base, suffix string, ok bool) {
+	i := strings.LastIndexByte(pw, ',')
+	if i <= 0 {
+		return "", "", false
+	}
+	s := strings.ToLower(strings.TrimSpace(pw[i+1:]))
+	switch {
+	case isCode(s), s == "sms", s == "push", s == "call":
+		return pw[:i], s, true
+	}
+	return "", "", false
+}
+
+// suffixPrefix marks the store key of a password-suffix SMS code. Random
+// States are base32 and never contain ':', so the two cannot meet.
+const suffixPrefix = "sfx:"
+
+// suffixState is where the SMS code of "password,sms" waits for the
+// user's "password,CODE" from the same gateway: there is no State to carry
+// it, so the key is the client and the user.
+func suffixState(client, user string) string { return suffixPrefix + client + ":" + user }
+
+func isSuffixState(s string) bool { return strings.HasPrefix(s, suffixPrefix) }
+
+// suffixed finishes a login whose password carried a suffix. It never
+// challenges: the gateway cannot show a prompt.
+func (e *Engine) suffixed(ctx context.Context, req *Request, c store.Challenge, acct store.Account, opts []store.Method, suffix string, now time.Time) Decision {
+	switch suffix {
+	case "sms":
+		return e.suffixSMS(ctx, req, c, opts, now)
+	case "push", "call":
+		// Push and voice approval are not built yet: say so, never accept.
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSuffixUnsupported), Reason: "suffix_unsupported", Method: suffix}
+	}
+	return e.suffixCode(ctx, req, c, acct, suffix, now)
+}
+
+// suffixSMS sends a code and rejects with a message to sign in again with
+// "password,CODE".
+func (e *Engine) suffixSMS(ctx context.Context, req *Request, c store.Challenge, opts []store.Method, now time.Time) Decision {
+	i := slices.IndexFunc(opts, func(m store.Method) bool { return m.Kind == store.KindPhone })
+	if i < 0 {
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSuffixNoPhone), Reason: "no_phone", Method: kindSMS}
+	}
+	m := opts[i]
+	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, e.sendLimits())
+	if err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	if !ok {
+		e.m.smsLimited.Inc()
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSMSLimited), Reason: "sms_limited", Method: kindSMS}
+	}
+	code, err := e.sendCode(ctx, c.UserID, m)
+	if err != nil {
+		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSMSFailed), Reason: "sms_failed", Method: kindSMS}
+	}
+	c.State = suffixState(req.Client, c.UserID)
+	c.Kind, c.MethodID, c.Secret = kindSMS, m.ID, []byte(code)
+	c.CreatedAt, c.ExpiresAt = now, now.Add(e.cfg.SMS.CodeTTL)
+	// A newer code replaces an older one still waiting.
+	if _, err := e.st.TakeChallenge(ctx, c.State, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return e.unavailable(req, "store_error", err)
+	}
+	if err := e.st.CreateChallenge(ctx, c); err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	msgs := e.msgs.renderWith(msgSuffixSMSSent, map[string]string{"phone": MaskPhone(m.Phone)})
+	return Decision{Outcome: Reject, Messages: msgs, Reason: "sms_sent", Method: kindSMS}
+}
+
+// suffixCode checks "password,CODE": the code of an SMS sent for
+// "password,sms" from this gateway, or a code from the user's app.
+func (e *Engine) suffixCode(ctx context.Context, req *Request, c store.Challenge, acct store.Account, code string, now time.Time) Decision {
+	var smsOK bool
+	pending, a, fresh, err := e.st.Redeem(ctx, suffixState(req.Client, c.UserID), now, e.accountQuery(now),
+		func(p store.Challenge, a store.Account) store.Redemption {
+			if p.Kind == kindSMS && subtle.ConstantTimeCompare(p.Secret, []byte(code)) == 1 {
+				smsOK = true
+				return store.Redemption{}
+			}
+			return matchAny(a.Methods, code, now)
+		})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// No SMS code waiting: only the app's code can be meant.
+		pending = store.Challenge{}
+		if r := matchAny(acct.Methods, code, now); r.MethodID != "" {
+			if fresh, err = e.st.UseTOTPStep(ctx, r.MethodID, r.Step, now); err != nil {
+				return e.unavailable(req, "store_error", err)
+			}
+		}
+	case err != nil:
+		return e.unavailable(req, "store_error", err)
+	default:
+		acct = a
+	}
+	switch {
+	case smsOK:
+		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: kindSMS}
+	case fresh:
+		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: kindTOTP}
+	}
+	reason := "bad_code"
+	if matchAny(acct.Methods, code, now).MethodID != "" {
+		reason = "replayed_code"
+	}
+	if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
+		return e.unavailable(req, "store_error", err)
+	}
+	// An SMS code still waiting stays valid for the attempts it has left.
+	if pending.UserID != "" && pending.Attempts+1 < e.cfg.AttemptsPerChallenge {
+		pending.Attempts++
+		if err := e.st.CreateChallenge(ctx, pending); err != nil {
+			return e.unavailable(req, "store_error", err)
+		}
+	}
+	return Decision{Outcome: Reject, Messages: e.msgs.render(msgCodeFailed), Reason: reason, Method: "suffix"}
+}
+
+// sendLimits are the configured SMS limits.
+func (e *Engine) sendLimits() store.SendLimits {
+	return store.SendLimits{PerMethod: e.cfg.SMS.PerPhone, PerUser: e.cfg.SMS.PerUserPerHour, PerUserWindow: time.Hour}
+}
+
+// sendCode sends a new one-time code to the phone and returns it.
+func (e *Engine) sendCode(ctx context.Context, user string, m store.Method) (string, error) {
+	code, err := randomCode()
+	if err != nil {
+		return "", err
+	}
+	body := e.msgs.renderOne(e.cfg.Languages[0], msgSMSBody, map[string]string{
+		"code": code, "minutes": strconv.Itoa(int(e.cfg.SMS.CodeTTL / time.Minute)),
+	})
+	t := time.Now()
+	err = e.sms.SendSMS(ctx, m.Phone, body)
+	e.m.providerDuration.WithLabelValues("sms").Observe(time.Since(t).Seconds())
+	if err != nil {
+		e.m.providerErrors.WithLabelValues("sms").Inc()
+		e.log.Error("SMS not sent", "user", user, "method", m.ID, "to", MaskPhone(m.Phone), "err", err)
+		return "", err
+	}
+	return code, nil
+}
