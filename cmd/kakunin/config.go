@@ -53,6 +53,10 @@ func loadConfig(path string) (*config, error) {
 
 func parseConfig(b []byte) (*config, error) {
 	var c config
+	// The directory's defaults go in before decoding, so a key written
+	// in the file wins even where zero means something (dn_cache_ttl: 0
+	// turns the DN cache off).
+	c.LDAP.SetDefaults()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -67,7 +71,6 @@ func parseConfig(b []byte) (*config, error) {
 
 func (c *config) setDefaults() {
 	c.Radius.SetDefaults()
-	c.LDAP.SetDefaults()
 	c.Store.SetDefaults()
 	c.Flow.SetDefaults()
 	c.SMS.setDefaults()

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
@@ -247,5 +248,29 @@ func TestDemoConfigIsValid(t *testing.T) {
 	r = access(t, addr, radiusSecret, u.ID, challenge.TOTPCode(seed, time.Now()), r.State)
 	if r.Code != radius.CodeAccessAccept {
 		t.Fatalf("demo user, round 2: got %v %q, want Access-Accept", r.Code, r.Messages)
+	}
+}
+
+func TestZeroDNCacheTTLInFileDisablesTheCache(t *testing.T) {
+	base := `radius:
+  clients: [{name: gw, addresses: [127.0.0.1], secret: "0123456789abcdef"}]
+ldap:
+  urls: [ldap://127.0.0.1:389]
+  bind_dn: cn=svc
+  bind_password: pw
+  base_dn: dc=example
+%s
+store:
+  path: /tmp/x.db
+  encryption: {keys: [{id: k, key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}]}
+`
+	for in, want := range map[string]time.Duration{"": 10 * time.Minute, "  dn_cache_ttl: 0s": 0, "  dn_cache_ttl: 1m": time.Minute} {
+		cfg, err := parseConfig([]byte(fmt.Sprintf(base, in)))
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if cfg.LDAP.DNCacheTTL != want {
+			t.Errorf("%q: dn_cache_ttl = %s, want %s", in, cfg.LDAP.DNCacheTTL, want)
+		}
 	}
 }
