@@ -131,12 +131,13 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	}
 
 	entry, err := e.checkPassword(ctx, req.UserName, req.Password)
-	suffix := ""
+	suffix, binds := "", 1
 	if req.Policy.PasswordSuffix && errors.Is(err, ldapauth.ErrInvalidCredentials) {
 		// Gateways that cannot show a challenge send "password,123456",
 		// "password,sms"…: the whole string was tried first, for passwords
 		// that contain a comma themselves; now the part before the last one.
 		if base, sfx, ok := splitSuffix(req.Password); ok {
+			binds++
 			if entry, err = e.checkPassword(ctx, req.UserName, base); err == nil {
 				suffix = sfx
 			}
@@ -144,8 +145,12 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	}
 	switch {
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
-		if err := e.fail(ctx, req.UserName, store.FailPassword, now); err != nil {
-			e.log.Warn("record password failure", "err", err)
+		// Every failed bind counts, as it does in the directory, so the
+		// pause always comes before the directory's own lockout.
+		for range binds {
+			if err := e.fail(ctx, req.UserName, store.FailPassword, now); err != nil {
+				e.log.Warn("record password failure", "err", err)
+			}
 		}
 		return e.reject(msgBadCredentials, "bad_password")
 	case errors.Is(err, ldapauth.ErrNotAllowed):

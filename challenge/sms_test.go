@@ -384,6 +384,24 @@ func TestPasswordSuffix(t *testing.T) {
 	}
 }
 
+func TestWrongSuffixedPasswordCountsBothBinds(t *testing.T) {
+	f := newSMSFixture(t)
+	suffix := challenge.Policy{PasswordSuffix: true}
+	if d := f.auth(both, "wrong,123456", nil, suffix); d.Reason != "bad_password" {
+		t.Fatalf("wrong suffixed password: %+v", d)
+	}
+	s, err := f.admin.Show(context.Background(), both)
+	if err != nil || s.PasswordFailures != 2 {
+		t.Errorf("password failures = %d, %v; want 2 (two binds failed at the directory)", s.PasswordFailures, err)
+	}
+	if d := f.auth(both, "wrong", nil, suffix); d.Reason != "bad_password" {
+		t.Fatalf("wrong plain password: %+v", d)
+	}
+	if s, _ = f.admin.Show(context.Background(), both); s.PasswordFailures != 3 {
+		t.Errorf("password failures = %d, want 3", s.PasswordFailures)
+	}
+}
+
 func TestPasswordWithACommaStillWorks(t *testing.T) {
 	f := newSMSFixture(t, func(c *challenge.Config) {})
 	f.setPassword(both, "pa,ss,123456")
