@@ -243,15 +243,22 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 			switch c.Kind {
 			case kindSMS:
 				codeOK = len(c.Secret) > 0 && subtle.ConstantTimeCompare(c.Secret, []byte(answer)) == 1
-				return store.Redemption{}
+				return store.Redemption{Fail: !codeOK}
 			case kindMenu:
-				if m := choice(answer, c.Options, a.Methods); m != nil {
+				if m := choice(answer, c.Options, e.usable(a)); m != nil {
 					chosen = m
 					return store.Redemption{}
 				}
+				if !isCode(answer) {
+					return store.Redemption{} // a mistyped choice guesses nothing
+				}
 			}
-			// A TOTP challenge, or a 6-digit code typed at the menu.
-			return matchAny(a.Methods, answer, now)
+			// A TOTP challenge, or a 6-digit code typed at the menu. A
+			// wrong code is recorded in the same transaction, so parallel
+			// challenges cannot outrun the lockout.
+			r := matchAny(a.Methods, answer, now)
+			r.Fail = true
+			return r
 		})
 	e.m.storeDuration.WithLabelValues("redeem").Observe(time.Since(t).Seconds())
 	switch {
@@ -281,13 +288,14 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	}
 
 	// A mistyped menu choice guesses nothing: it uses up an attempt of
-	// this challenge but is not a code failure.
+	// this challenge but is not a code failure. A wrong code was recorded
+	// by Redeem; the counts read there are one short.
 	if reason != "bad_choice" {
-		if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
-			return e.unavailable(req, "store_error", err)
-		}
 		acct.CodeFailures++
 		acct.CodeFailuresDay++
+		if err := e.failed(ctx, c.UserID, store.FailCode, acct.CodeFailures, now); err != nil {
+			e.log.Warn("audit lockout", "err", err)
+		}
 	}
 	c.Attempts++
 	if c.Attempts >= e.cfg.AttemptsPerChallenge {
@@ -353,21 +361,32 @@ func (e *Engine) fail(ctx context.Context, user string, kind store.FailureKind, 
 	if err := e.st.RecordFailure(ctx, user, kind, now); err != nil {
 		return err
 	}
-	limit, window := e.cfg.PasswordLockout.Failures, e.cfg.PasswordLockout.Window
+	window := e.cfg.PasswordLockout.Window
 	if kind == store.FailCode {
-		limit, window = e.cfg.CodeLockout.Failures, e.cfg.CodeLockout.Window
+		window = e.cfg.CodeLockout.Window
 	}
 	n, err := e.st.CountFailures(ctx, user, kind, now.Add(-window))
 	if err != nil {
 		return err
 	}
-	if n == limit {
-		e.m.lockouts.WithLabelValues(string(kind)).Inc()
-		e.log.Warn("user paused after repeated failures", "user", user, "kind", string(kind), "failures", n, "window", window.String())
-		return e.st.Audit(ctx, store.Event{At: now, UserID: user, Actor: "radius", Action: "locked",
-			Detail: string(kind) + " failures reached the limit"})
+	return e.failed(ctx, user, kind, n, now)
+}
+
+// failed notes a user's n-th failure of a kind in its window (already
+// recorded): reaching the limit pauses the user, which the store's audit
+// trail and the metrics say.
+func (e *Engine) failed(ctx context.Context, user string, kind store.FailureKind, n int, now time.Time) error {
+	limit, window := e.cfg.PasswordLockout.Failures, e.cfg.PasswordLockout.Window
+	if kind == store.FailCode {
+		limit, window = e.cfg.CodeLockout.Failures, e.cfg.CodeLockout.Window
 	}
-	return nil
+	if n != limit {
+		return nil
+	}
+	e.m.lockouts.WithLabelValues(string(kind)).Inc()
+	e.log.Warn("user paused after repeated failures", "user", user, "kind", string(kind), "failures", n, "window", window.String())
+	return e.st.Audit(ctx, store.Event{At: now, UserID: user, Actor: "radius", Action: "locked",
+		Detail: string(kind) + " failures reached the limit"})
 }
 
 func (e *Engine) reject(msg, reason string) Decision {

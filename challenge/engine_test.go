@@ -386,3 +386,27 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Wrong codes sent on many challenges at once must not outrun the lockout:
+// each is counted before the next is evaluated.
+func TestParallelWrongCodesStopAtTheLimit(t *testing.T) {
+	f := newFixture(t)
+	var states [][]byte
+	for i := 0; i < 30; i++ {
+		d := f.auth(alice, "alice-pw", nil, "gw")
+		if d.Outcome != Challenge {
+			t.Fatalf("login %d: %+v", i, d)
+		}
+		states = append(states, d.State)
+	}
+	var wg sync.WaitGroup
+	for _, s := range states {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.auth(alice, "000000", s, "gw") }()
+	}
+	wg.Wait()
+	n, err := f.st.CountFailures(context.Background(), alice, store.FailCode, f.clock.now().Add(-time.Hour))
+	if err != nil || n != 10 {
+		t.Fatalf("%d wrong codes evaluated in parallel, %v; want exactly the window's limit of 10", n, err)
+	}
+}

@@ -172,7 +172,8 @@ func (e *Engine) optionLabel(lang string, m store.Method) string {
 }
 
 // choice returns the method a menu answer selects: its number, if that
-// method is still enrolled.
+// method is still enrolled and usable here (another node may have offered
+// it with a provider this one lacks).
 func choice(answer string, options []string, methods []store.Method) *store.Method {
 	n, err := strconv.Atoi(answer)
 	if err != nil || n < 1 || n > len(options) || len(answer) > 2 {

@@ -89,27 +89,43 @@ func (e *Engine) suffixSMS(ctx context.Context, req *Request, c store.Challenge,
 // "password,sms" from this gateway, or a code from the user's app.
 func (e *Engine) suffixCode(ctx context.Context, req *Request, c store.Challenge, acct store.Account, code string, now time.Time) Decision {
 	var smsOK bool
+	// Wrong codes are recorded inside the store's transaction, serialised
+	// per user, so parallel requests cannot outrun the lockout.
+	guess := func(a store.Account) store.Redemption {
+		if e.codeLocked(a) {
+			return store.Redemption{}
+		}
+		r := matchAny(a.Methods, code, now)
+		r.Fail = true
+		return r
+	}
+	locked := false
 	pending, a, fresh, err := e.st.Redeem(ctx, suffixState(req.Client, c.UserID), now, e.accountQuery(now),
 		func(p store.Challenge, a store.Account) store.Redemption {
+			if e.codeLocked(a) {
+				locked = true
+				return store.Redemption{}
+			}
 			if p.Kind == kindSMS && subtle.ConstantTimeCompare(p.Secret, []byte(code)) == 1 {
 				smsOK = true
 				return store.Redemption{}
 			}
-			return matchAny(a.Methods, code, now)
+			return guess(a)
 		})
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	if errors.Is(err, store.ErrNotFound) {
 		// No SMS code waiting: only the app's code can be meant.
 		pending = store.Challenge{}
-		if r := matchAny(acct.Methods, code, now); r.MethodID != "" {
-			if fresh, err = e.st.UseTOTPStep(ctx, r.MethodID, r.Step, now); err != nil {
-				return e.unavailable(req, "store_error", err)
-			}
-		}
-	case err != nil:
+		a, fresh, err = e.st.Verify(ctx, c.UserID, now, e.accountQuery(now), func(a store.Account) store.Redemption {
+			locked = e.codeLocked(a)
+			return guess(a)
+		})
+	}
+	if err != nil {
 		return e.unavailable(req, "store_error", err)
-	default:
-		acct = a
+	}
+	acct = a
+	if locked {
+		return e.reject(msgLocked, "locked")
 	}
 	switch {
 	case smsOK:
@@ -121,8 +137,9 @@ func (e *Engine) suffixCode(ctx context.Context, req *Request, c store.Challenge
 	if matchAny(acct.Methods, code, now).MethodID != "" {
 		reason = "replayed_code"
 	}
-	if err := e.fail(ctx, c.UserID, store.FailCode, now); err != nil {
-		return e.unavailable(req, "store_error", err)
+	// The wrong code was recorded in the store's transaction.
+	if err := e.failed(ctx, c.UserID, store.FailCode, acct.CodeFailures+1, now); err != nil {
+		e.log.Warn("audit lockout", "err", err)
 	}
 	// An SMS code still waiting stays valid for the attempts it has left.
 	if pending.UserID != "" && pending.Attempts+1 < e.cfg.AttemptsPerChallenge {

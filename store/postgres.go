@@ -405,6 +405,49 @@ func (s *postgresStore) take(ctx context.Context, db querier, state string, now 
 	return c, nil
 }
 
+// pgUserLock serialises one user's code decisions across nodes: taken
+// before the account is read, it makes the read (READ COMMITTED, a fresh
+// snapshot per statement) see every earlier decision's failure records.
+const pgUserLock = `SELECT pg_advisory_xact_lock(hashtext('kakunin/user'), hashtext($1))`
+
+// settle locks the user, reads the account inside tx, asks decide, and
+// applies its answer.
+func (s *postgresStore) settle(ctx context.Context, tx pgx.Tx, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
+	if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
+		return a, false, fmt.Errorf("store: lock user %q: %w", userID, err)
+	}
+	if a, err = s.account(ctx, tx, userID, q); err != nil {
+		return a, false, err
+	}
+	r := decide(a)
+	if r.MethodID != "" {
+		tag, err := tx.Exec(ctx, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`,
+			r.Step, now, r.MethodID)
+		if err != nil {
+			return a, false, fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
+		}
+		fresh = tag.RowsAffected() == 1
+	}
+	if r.Fail && !fresh {
+		if _, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`, userID, string(FailCode), now); err != nil {
+			return a, false, fmt.Errorf("store: record code failure of user %q: %w", userID, err)
+		}
+	}
+	return a, fresh, nil
+}
+
+func (s *postgresStore) Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
+	if err := checkUserID(userID); err != nil {
+		return a, false, err
+	}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		var err error
+		a, fresh, err = s.settle(ctx, tx, userID, now, q, decide)
+		return err
+	})
+	return a, fresh, err
+}
+
 func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
 	if checkText("", state) != nil {
 		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
@@ -413,7 +456,7 @@ func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time,
 	// DELETE's row lock makes a second node's Redeem of the same state
 	// wait, then find nothing.
 	var spent error // why a challenge that was deleted cannot be redeemed
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		var err error
 		if c, err = s.take(ctx, tx, state, now); err != nil {
 			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDecrypt) {
@@ -424,20 +467,8 @@ func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time,
 			}
 			return err
 		}
-		if a, err = s.account(ctx, tx, c.UserID, q); err != nil {
-			return err
-		}
-		r := decide(c, a)
-		if r.MethodID == "" {
-			return nil
-		}
-		tag, err := tx.Exec(ctx, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`,
-			r.Step, now, r.MethodID)
-		if err != nil {
-			return fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
-		}
-		fresh = tag.RowsAffected() == 1
-		return nil
+		a, fresh, err = s.settle(ctx, tx, c.UserID, now, q, func(a Account) Redemption { return decide(c, a) })
+		return err
 	})
 	if err == nil && spent != nil {
 		err = spent

@@ -519,6 +519,44 @@ func (s *sqliteStore) take(ctx context.Context, st *sql.Stmt, state string, now 
 	return c, nil
 }
 
+// settle reads the user's account inside tx (the single writer: users are
+// serialised), asks decide, and applies its answer.
+func (s *sqliteStore) settle(ctx context.Context, tx *sql.Tx, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
+	if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), userID, q); err != nil {
+		return a, false, err
+	}
+	r := decide(a)
+	if r.MethodID != "" {
+		res, err := tx.StmtContext(ctx, s.st.useStep).ExecContext(ctx, r.Step, now.UnixMicro(), r.MethodID)
+		if err != nil {
+			return a, false, fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return a, false, err
+		}
+		fresh = n == 1
+	}
+	if r.Fail && !fresh {
+		if _, err := tx.StmtContext(ctx, s.st.recordFailure).ExecContext(ctx, userID, string(FailCode), now.UnixMicro()); err != nil {
+			return a, false, fmt.Errorf("store: record code failure of user %q: %w", userID, err)
+		}
+	}
+	return a, fresh, nil
+}
+
+func (s *sqliteStore) Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
+	if err := checkUserID(userID); err != nil {
+		return a, false, err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, fresh, err = s.settle(ctx, tx, userID, now, q, decide)
+		return err
+	})
+	return a, fresh, err
+}
+
 func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
 	if checkText("", state) != nil {
 		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
@@ -537,19 +575,7 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 			}
 			return err
 		}
-		if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), c.UserID, q); err != nil {
-			return err
-		}
-		r := decide(c, a)
-		if r.MethodID == "" {
-			return nil
-		}
-		res, err := tx.StmtContext(ctx, s.st.useStep).ExecContext(ctx, r.Step, now.UnixMicro(), r.MethodID)
-		if err != nil {
-			return fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
-		}
-		n, err := res.RowsAffected()
-		fresh = n == 1
+		a, fresh, err = s.settle(ctx, tx, c.UserID, now, q, func(a Account) Redemption { return decide(c, a) })
 		return err
 	})
 	if err == nil && spent != nil {

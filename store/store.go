@@ -136,11 +136,19 @@ type Account struct {
 	CodeFailuresDay  int
 }
 
-// Redemption is decide's answer in Redeem: the method whose TOTP time step
-// the code matched, or an empty MethodID for none.
+// Redemption is decide's answer in Redeem and Verify: the method whose
+// TOTP time step the code matched (empty for none), and whether the answer
+// was a guess to count: with Fail, a code failure is recorded in the same
+// transaction unless the named step turns out fresh.
+//
+// A user's decisions and failure records are serialised (the single writer
+// on SQLite, a per-user advisory lock on PostgreSQL), so parallel
+// challenges cannot each read the failure count before the others' wrong
+// codes are recorded.
 type Redemption struct {
 	MethodID string
 	Step     int64
+	Fail     bool
 }
 
 // Store is everything kakunin keeps. Implementations must be safe for
@@ -193,6 +201,12 @@ type Store interface {
 	// every node, so two nodes cannot both send. Sends are kept until
 	// Purge (older than before) or Reset; ClearFailures leaves them.
 	ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error)
+
+	// Verify is Redeem without a challenge (a code typed after the
+	// password): it reads the user's account, asks decide, and uses the
+	// step and records the failure it names, in one serialised
+	// transaction.
+	Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error)
 
 	// RecordFailure counts one failure of a kind for a user at a time.
 	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error

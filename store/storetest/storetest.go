@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TakeChallengeRaceHasOneWinner", testTakeChallengeRace},
 		{"RedeemTakesReadsAndUsesStepOnce", testRedeem},
 		{"RedeemRaceHasOneWinner", testRedeemRace},
+		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
@@ -644,6 +645,51 @@ func testRedeemChallengeFields(t *testing.T, s store.Store) {
 	}
 }
 
+// testGuessesSerialised: wrong codes sent on many challenges at once are
+// counted so that no more than the limit are ever evaluated.
+func testGuessesSerialised(t *testing.T, s store.Store) {
+	guessesSerialised(t, []store.Store{s})
+}
+
+func guessesSerialised(t *testing.T, nodes []store.Store) {
+	const limit = 5
+	q := store.AccountQuery{CodeSince: base.Add(-time.Hour), CodeDaySince: base.Add(-time.Hour), PasswordSince: base.Add(-time.Hour)}
+	var states []string
+	for i := 0; i < Racers; i++ {
+		st := store.NewID()
+		states = append(states, st)
+		if err := nodes[0].CreateChallenge(ctxFor(t), store.Challenge{State: st, UserID: "mallory", ExpiresAt: base.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Half the racers answer a challenge, half type a code with none
+	// (Verify); each wrong answer is evaluated only while under the limit.
+	evaluated := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		guessed := false
+		decide := func(a store.Account) store.Redemption {
+			if a.CodeFailures >= limit {
+				return store.Redemption{} // locked: not evaluated
+			}
+			guessed = true
+			return store.Redemption{Fail: true}
+		}
+		n := nodes[i%len(nodes)]
+		var err error
+		if i%2 == 0 {
+			_, _, _, err = n.Redeem(ctx, states[i], base, q, func(_ store.Challenge, a store.Account) store.Redemption { return decide(a) })
+		} else {
+			_, _, err = n.Verify(ctx, "mallory", base, q, decide)
+		}
+		return guessed, err
+	})
+	if evaluated != limit {
+		t.Errorf("%d of %d parallel wrong codes were evaluated, want exactly the limit %d", evaluated, Racers, limit)
+	}
+	if n, err := nodes[0].CountFailures(ctxFor(t), "mallory", store.FailCode, base.Add(-time.Hour)); err != nil || n != limit {
+		t.Errorf("failures recorded = %d, %v; want %d", n, err, limit)
+	}
+}
+
 func testExpiredChallenge(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	c := store.Challenge{State: store.NewID(), UserID: "alice", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
@@ -1123,6 +1169,10 @@ func RunShared(t *testing.T, open func(t *testing.T, enc store.Encryption) store
 	}{
 		{"ChallengeTakenOnceAcrossNodes", testNodesChallenge},
 		{"TOTPStepUsedOnceAcrossNodes", testNodesTOTPStep},
+		{"ParallelGuessesStopAtTheLimitAcrossNodes", func(t *testing.T, open func(store.Encryption) store.Store) {
+			enc := NewEncryption()
+			guessesSerialised(t, []store.Store{open(enc), open(enc)})
+		}},
 		{"SendsLimitedAcrossNodes", testNodesSends},
 		{"ChallengeSecretNeedsItsKey", testNodesChallengeKey},
 		{"NodesSeeEachOthersWrites", testNodesWrites},
