@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -130,26 +131,28 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.reject(msgLocked, "locked")
 	}
 
-	entry, err := e.checkPassword(ctx, req.UserName, req.Password)
-	suffix, binds := "", 1
+	entry, err := e.tryPassword(ctx, req, req.Password, now)
+	suffix := ""
 	if req.Policy.PasswordSuffix && errors.Is(err, ldapauth.ErrInvalidCredentials) {
 		// Gateways that cannot show a challenge send "password,123456",
 		// "password,sms"…: the whole string was tried first, for passwords
 		// that contain a comma themselves; now the part before the last one.
 		if base, sfx, ok := splitSuffix(req.Password); ok {
-			binds++
-			if entry, err = e.checkPassword(ctx, req.UserName, base); err == nil {
+			if entry, err = e.tryPassword(ctx, req, base, now); err == nil {
 				suffix = sfx
 			}
 		}
 	}
 	switch {
+	case errors.Is(err, errPaused):
+		return e.reject(msgLocked, "locked")
+	case errors.Is(err, errReserve):
+		return e.unavailable(req, "store_error", err)
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
-		// Every failed bind counts, as it does in the directory, so the
-		// pause always comes before the directory's own lockout.
-		for range binds {
-			if err := e.fail(ctx, req.UserName, store.FailPassword, now); err != nil {
-				e.log.Warn("record password failure", "err", err)
+		// The failure was recorded before the bind (tryPassword).
+		if n, cerr := e.st.CountFailures(ctx, req.UserName, store.FailPassword, now.Add(-e.cfg.PasswordLockout.Window)); cerr == nil {
+			if err := e.failed(ctx, req.UserName, store.FailPassword, n, now); err != nil {
+				e.log.Warn("audit lockout", "err", err)
 			}
 		}
 		return e.reject(msgBadCredentials, "bad_password")
@@ -182,6 +185,36 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.start(ctx, req, c, opts[0], opts, nil, now)
 	}
 	return e.menu(ctx, req, c, opts, nil, now)
+}
+
+var (
+	errPaused  = errors.New("user paused: too many failed passwords")
+	errReserve = errors.New("cannot reserve a password attempt")
+)
+
+// tryPassword checks one password against the directory. The attempt is
+// recorded as a failure before the bind, atomically with the lockout check
+// on every node, so parallel guesses cannot outrun the limit (nor drive
+// the directory account into its own lockout); it is forgiven unless the
+// directory says the password is wrong.
+func (e *Engine) tryPassword(ctx context.Context, req *Request, password string, now time.Time) (ldapauth.Entry, error) {
+	t := time.Now()
+	ok, err := e.st.ReserveAttempt(ctx, req.UserName, store.FailPassword, now,
+		now.Add(-e.cfg.PasswordLockout.Window), e.cfg.PasswordLockout.Failures)
+	e.m.storeDuration.WithLabelValues("reserve_attempt").Observe(time.Since(t).Seconds())
+	if err != nil {
+		return ldapauth.Entry{}, fmt.Errorf("%w: %w", errReserve, err)
+	}
+	if !ok {
+		return ldapauth.Entry{}, errPaused
+	}
+	entry, err := e.checkPassword(ctx, req.UserName, password)
+	if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
+		if ferr := e.st.ForgiveAttempt(ctx, req.UserName, store.FailPassword, now); ferr != nil {
+			e.log.Warn("forgive password attempt", "user", req.UserName, "err", ferr)
+		}
+	}
+	return entry, err
 }
 
 // checkPassword asks the directory, timing it.
@@ -353,23 +386,6 @@ func (e *Engine) passwordLocked(a store.Account) bool {
 // codeLocked: too many wrong codes in the window or in the day.
 func (e *Engine) codeLocked(a store.Account) bool {
 	return a.CodeFailures >= e.cfg.CodeLockout.Failures || a.CodeFailuresDay >= e.cfg.CodeLockout.DailyFailures
-}
-
-// fail records a failure and, when it completes a lockout, says so in the
-// store's audit trail and the metrics.
-func (e *Engine) fail(ctx context.Context, user string, kind store.FailureKind, now time.Time) error {
-	if err := e.st.RecordFailure(ctx, user, kind, now); err != nil {
-		return err
-	}
-	window := e.cfg.PasswordLockout.Window
-	if kind == store.FailCode {
-		window = e.cfg.CodeLockout.Window
-	}
-	n, err := e.st.CountFailures(ctx, user, kind, now.Add(-window))
-	if err != nil {
-		return err
-	}
-	return e.failed(ctx, user, kind, n, now)
 }
 
 // failed notes a user's n-th failure of a kind in its window (already

@@ -410,3 +410,25 @@ func TestParallelWrongCodesStopAtTheLimit(t *testing.T) {
 		t.Fatalf("%d wrong codes evaluated in parallel, %v; want exactly the window's limit of 10", n, err)
 	}
 }
+
+// Wrong passwords sent at once must not outrun the pause: at most the
+// limit reach the directory.
+func TestParallelWrongPasswordsStopAtTheLimit(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.auth(alice, "wrong", nil, "gw") }()
+	}
+	wg.Wait()
+	if n := f.dir.calls.Load(); n != 5 {
+		t.Fatalf("%d parallel wrong passwords reached the directory, want exactly the limit of 5", n)
+	}
+	// A right password is not left counted as a failure.
+	f2 := newFixture(t)
+	for i := 0; i < 8; i++ {
+		if d := f2.auth(alice, "alice-pw", nil, "gw"); d.Outcome != Challenge {
+			t.Fatalf("login %d with the right password: %+v", i, d)
+		}
+	}
+}

@@ -448,6 +448,40 @@ func (s *postgresStore) Verify(ctx context.Context, userID string, now time.Time
 	return a, fresh, err
 }
 
+func (s *postgresStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error) {
+	if err := checkUserID(userID); err != nil {
+		return false, err
+	}
+	if err := checkFailureKind(kind); err != nil {
+		return false, err
+	}
+	var n int64
+	// The per-user lock, taken first, makes the count (READ COMMITTED: a
+	// fresh snapshot per statement) see every earlier reservation.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
+			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`,
+			userID, string(kind), now, since, limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
+	}
+	return n == 1, nil
+}
+
+func (s *postgresStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM failures WHERE id IN
+		(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`, userID, string(kind), at); err != nil {
+		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)
+	}
+	return nil
+}
+
 func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
 	if checkText("", state) != nil {
 		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
@@ -504,8 +538,8 @@ func (s *postgresStore) ReserveSend(ctx context.Context, userID, methodID string
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO sends (user_id, method_id, at)
 			SELECT $1::text, $2::text, $3::timestamptz
-			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4 AND at <= $3)
-			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5 AND at <= $3) < $6`,
+			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4)
+			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5) < $6`,
 			userID, methodID, now, now.Add(-l.PerMethod), now.Add(-l.PerUserWindow), int64(l.PerUser))
 		ok = tag.RowsAffected() == 1
 		return err

@@ -47,6 +47,7 @@ type sqliteStmts struct {
 
 	putUser, ensureUser, addMethod, deleteMethod, useStep,
 	createChallenge, takeChallenge, reserveSend, recordFailure, clearFailures,
+	reserveAttempt, forgiveAttempt,
 	resetUser, deleteMethods, deleteChallenges, deleteSends, audit,
 	purgeChallenges, purgeFailures, purgeSends, rekey *sql.Stmt // w
 }
@@ -204,9 +205,14 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		// process or another, can count or insert in between.
 		{&s.st.reserveSend, s.w, `INSERT INTO sends (user_id, method_id, at)
 			SELECT $1, $2, $3
-			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4 AND at <= $3)
-			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5 AND at <= $3) < $6`},
+			WHERE NOT EXISTS (SELECT 1 FROM sends WHERE user_id = $1 AND method_id = $2 AND at > $4)
+			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5) < $6`},
 		{&s.st.recordFailure, s.w, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`},
+		// One statement on the single writer: check and record are atomic.
+		{&s.st.reserveAttempt, s.w, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
+			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`},
+		{&s.st.forgiveAttempt, s.w, `DELETE FROM failures WHERE rowid IN
+			(SELECT rowid FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`},
 		{&s.st.clearFailures, s.w, `DELETE FROM failures WHERE user_id = $1`},
 		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, updated_at = $2 WHERE id = $1`},
 		{&s.st.deleteMethods, s.w, `DELETE FROM methods WHERE user_id = $1`},
@@ -585,6 +591,31 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 		err = fmt.Errorf("challenge: %w", ErrNotFound)
 	}
 	return c, a, fresh, err
+}
+
+func (s *sqliteStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error) {
+	if err := checkUserID(userID); err != nil {
+		return false, err
+	}
+	if err := checkFailureKind(kind); err != nil {
+		return false, err
+	}
+	res, err := s.st.reserveAttempt.ExecContext(ctx, userID, string(kind), now.UnixMicro(), since.UnixMicro(), limit)
+	if err != nil {
+		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
+	}
+	return n == 1, nil
+}
+
+func (s *sqliteStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
+	if _, err := s.st.forgiveAttempt.ExecContext(ctx, userID, string(kind), at.UnixMicro()); err != nil {
+		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)
+	}
+	return nil
 }
 
 func (s *sqliteStore) ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error) {

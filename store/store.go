@@ -208,6 +208,16 @@ type Store interface {
 	// transaction.
 	Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error)
 
+	// ReserveAttempt records a failure of a kind for the user at now
+	// before the attempt is made, unless the user already has limit or
+	// more failures of that kind at or after since: then it records
+	// nothing and reports false. Check and record are one step on every
+	// node, so parallel attempts cannot outrun the limit. An attempt that
+	// succeeds is forgiven with ForgiveAttempt.
+	ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error)
+	// ForgiveAttempt removes one failure of a kind recorded at exactly at.
+	ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error
+
 	// RecordFailure counts one failure of a kind for a user at a time.
 	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error
 	// CountFailures counts the user's failures of a kind at or after since.

@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RedeemTakesReadsAndUsesStepOnce", testRedeem},
 		{"RedeemRaceHasOneWinner", testRedeemRace},
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
+		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
@@ -687,6 +688,38 @@ func guessesSerialised(t *testing.T, nodes []store.Store) {
 	}
 	if n, err := nodes[0].CountFailures(ctxFor(t), "mallory", store.FailCode, base.Add(-time.Hour)); err != nil || n != limit {
 		t.Errorf("failures recorded = %d, %v; want %d", n, err, limit)
+	}
+}
+
+func testReserveAttempt(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	since := base.Add(-15 * time.Minute)
+	// Racing attempts: exactly the limit are let through.
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return s.ReserveAttempt(ctx, "mallory", store.FailPassword, base, since, 5)
+	})
+	if wins != 5 {
+		t.Errorf("%d of %d racing attempts reserved, want 5", wins, Racers)
+	}
+	// A successful attempt is forgiven: one row goes, not all of them.
+	if err := s.ForgiveAttempt(ctx, "mallory", store.FailPassword, base); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountFailures(ctx, "mallory", store.FailPassword, since); n != 4 {
+		t.Errorf("after forgiving one: %d failures, want 4", n)
+	}
+	if ok, err := s.ReserveAttempt(ctx, "mallory", store.FailPassword, base, since, 5); !ok || err != nil {
+		t.Errorf("under the limit again: %v, %v", ok, err)
+	}
+	// Older failures fall out of the window; other kinds and users apart.
+	if ok, _ := s.ReserveAttempt(ctx, "mallory", store.FailPassword, base.Add(time.Hour), base.Add(time.Hour-15*time.Minute), 5); !ok {
+		t.Error("a new window refused")
+	}
+	if ok, _ := s.ReserveAttempt(ctx, "mallory", store.FailCode, base, since, 1); !ok {
+		t.Error("another kind refused")
+	}
+	if ok, _ := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 1); !ok {
+		t.Error("another user refused")
 	}
 }
 
