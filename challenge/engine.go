@@ -177,7 +177,7 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		}
 		return e.reject(msgNoMethod, "no_method")
 	}
-	c := store.Challenge{UserID: req.UserName, Client: req.Client, Groups: entry.Groups}
+	c := store.Challenge{UserID: req.UserName, Client: nasKey(req), Groups: entry.Groups}
 	if suffix != "" {
 		return e.suffixed(ctx, req, c, acct, opts, suffix, now)
 	}
@@ -265,7 +265,7 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 			// A State is bound to the user and the NAS it was issued to:
 			// a State replayed from another gateway or for another user
 			// is worthless (and now spent).
-			if c.UserID != req.UserName || c.Client != req.Client {
+			if c.UserID != req.UserName || c.Client != nasKey(req) {
 				mismatch = true
 				return store.Redemption{}
 			}
@@ -418,6 +418,11 @@ func (e *Engine) unavailable(req *Request, reason string, err error) Decision {
 	}
 	return e.reject(msgUnavailable, reason)
 }
+
+// nasKey names the NAS a challenge is bound to: the client entry and the
+// packet's source address, so a State issued to one gateway of a client
+// that covers a whole range cannot be answered from another.
+func nasKey(req *Request) string { return req.Client + "@" + req.ClientAddr.String() }
 
 // newState is 160 random bits as printable base32 text: gateways such as
 // ocserv cut a State at its first zero byte.

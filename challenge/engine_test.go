@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -430,5 +431,23 @@ func TestParallelWrongPasswordsStopAtTheLimit(t *testing.T) {
 		if d := f2.auth(alice, "alice-pw", nil, "gw"); d.Outcome != Challenge {
 			t.Fatalf("login %d with the right password: %+v", i, d)
 		}
+	}
+}
+
+// A client entry may cover a range of gateways: a State is bound to the
+// one it was issued to.
+func TestStateBoundToTheGatewayAddress(t *testing.T) {
+	f := newFixture(t)
+	from := func(addr, pw string, state []byte) Decision {
+		return f.e.Authenticate(context.Background(), &Request{Client: "gw", ClientAddr: netip.MustParseAddr(addr),
+			UserName: alice, Password: pw, State: state})
+	}
+	d := from("192.0.2.10", "alice-pw", nil)
+	if got := from("192.0.2.11", f.code(), d.State); got.Outcome != Reject || got.Reason != "state_mismatch" {
+		t.Fatalf("State answered from another gateway of the same client: %+v", got)
+	}
+	d = from("192.0.2.10", "alice-pw", nil)
+	if got := from("192.0.2.10", f.code(), d.State); got.Outcome != Accept {
+		t.Fatalf("same gateway: %+v", got)
 	}
 }
