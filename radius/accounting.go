@@ -48,6 +48,8 @@ func (s *Server) accountingRequest(r *request, p *radius.Packet) {
 	}
 	status := accountingStatus(p)
 	s.metrics.accounting.WithLabelValues(r.client.name, status).Inc()
+	// Accounting comes from an authentic NAS for sessions it opened after
+	// an Access-Accept, so its User-Name is the signed-in user.
 	s.log.Info("accounting", "client", r.client.name, "status", status,
 		"user", string(p.Get(rfc2865.UserName_Type)),
 		"session_id", string(p.Get(rfc2866.AcctSessionID_Type)))

@@ -17,10 +17,20 @@ import (
 // wait for that decision instead of starting another.
 
 const (
-	// maxCacheEntries bounds the memory held for retransmits. At the
-	// default 30 s window it is reached only above ~4000 requests a
-	// second; beyond it the oldest answered entries are forgotten early.
+	// maxCacheEntries bounds the number of entries held for retransmits.
+	// At the default 90 s window it is reached only above ~1450 requests
+	// a second; beyond it the oldest answered entries are forgotten early.
 	maxCacheEntries = 1 << 17
+	// maxCacheBytes bounds the memory the answered entries hold, response
+	// bytes plus entryOverhead each. A response echoes the request's
+	// Proxy-State and can be ~4 KB, so the entry bound alone would allow
+	// ~0.5 GB; this one evicts the oldest answered entries first. Entries
+	// still being decided are not counted and never evicted: there are at
+	// most max_in_flight of them (plus the one a read loop is handling).
+	maxCacheBytes = 64 << 20
+	// entryOverhead approximates what an answered entry costs besides its
+	// response: the entry, its map slot and its FIFO slot.
+	entryOverhead = 256
 	// maxAttached bounds how many extra copies of a response are sent for
 	// retransmits that arrived while it was being decided. One is enough
 	// for the NAS; a few cover a lost datagram without letting a replayed
@@ -42,6 +52,7 @@ type cacheEntry struct {
 	key      cacheKey
 	done     bool
 	resp     []byte // nil: answered with silence (a drop)
+	size     int    // bytes accounted for it once answered
 	attached int    // retransmits waiting for the decision
 	expires  time.Time
 }
@@ -59,18 +70,21 @@ const (
 // it. Answered entries sit in a FIFO in the order they were answered,
 // which, the window being fixed, is also the order they expire in; each
 // insert pops the expired ones off the front, so eviction needs neither a
-// timer nor a scan.
+// timer nor a scan. When the cache holds more than max entries or
+// maxBytes bytes, answered entries are popped off the front early.
 type cache struct {
-	mu      sync.Mutex
-	window  time.Duration
-	max     int
-	entries map[cacheKey]*cacheEntry
-	fifo    []*cacheEntry
-	head    int
+	mu       sync.Mutex
+	window   time.Duration
+	max      int
+	maxBytes int
+	bytes    int // accounted size of the answered entries (those in fifo)
+	entries  map[cacheKey]*cacheEntry
+	fifo     []*cacheEntry
+	head     int
 }
 
-func newCache(window time.Duration, max int) *cache {
-	return &cache{window: window, max: max, entries: make(map[cacheKey]*cacheEntry)}
+func newCache(window time.Duration, max, maxBytes int) *cache {
+	return &cache{window: window, max: max, maxBytes: maxBytes, entries: make(map[cacheKey]*cacheEntry)}
 }
 
 // begin looks k up. For a new request it returns a fresh entry the caller
@@ -99,16 +113,28 @@ func (c *cache) begin(k cacheKey, now time.Time) (*cacheEntry, []byte, cacheStat
 }
 
 // complete records the response (nil for a drop) and returns how many
-// retransmits were attached, each owed a copy.
+// retransmits were attached, each owed a copy. An entry is completed once;
+// a second call changes nothing and returns 0.
 func (c *cache) complete(e *cacheEntry, resp []byte, now time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e.done {
+		return 0
+	}
 	e.done = true
 	e.resp = resp
+	e.size = cap(resp) + entryOverhead
 	e.expires = now.Add(c.window)
 	n := e.attached
 	e.attached = 0
 	c.fifo = append(c.fifo, e)
+	c.bytes += e.size
+	// Over the byte bound, forget the oldest answers. This may be e
+	// itself if it alone is larger than the bound; its retransmits are
+	// then decided again, which is better than holding it.
+	for c.bytes > c.maxBytes && c.head < len(c.fifo) {
+		c.popLocked()
+	}
 	return n
 }
 
@@ -129,6 +155,13 @@ func (c *cache) len() int {
 	return len(c.entries)
 }
 
+// size is the accounted size of the answered entries, in bytes.
+func (c *cache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
 func (c *cache) evictLocked(now time.Time) {
 	for c.head < len(c.fifo) && !now.Before(c.fifo[c.head].expires) {
 		c.popLocked()
@@ -139,6 +172,7 @@ func (c *cache) popLocked() {
 	e := c.fifo[c.head]
 	c.fifo[c.head] = nil
 	c.head++
+	c.bytes -= e.size
 	if c.entries[e.key] == e {
 		delete(c.entries, e.key)
 	}

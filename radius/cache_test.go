@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
 
 	"kakunin/challenge"
 )
@@ -133,7 +134,7 @@ func TestDropDecisionIsCached(t *testing.T) {
 }
 
 func TestCacheEvictsExpiredAndBoundsSize(t *testing.T) {
-	c := newCache(time.Minute, 3)
+	c := newCache(time.Minute, 3, maxCacheBytes)
 	now := time.Unix(1000, 0)
 	key := func(i int) cacheKey {
 		return cacheKey{src: netip.MustParseAddrPort("192.0.2.1:1000"), id: byte(i)}
@@ -167,7 +168,7 @@ func TestCacheEvictsExpiredAndBoundsSize(t *testing.T) {
 }
 
 func TestCacheAttachedCopiesAreBounded(t *testing.T) {
-	c := newCache(time.Minute, 100)
+	c := newCache(time.Minute, 100, maxCacheBytes)
 	now := time.Unix(1000, 0)
 	k := cacheKey{src: netip.MustParseAddrPort("192.0.2.1:1000")}
 	e, _, _ := c.begin(k, now)
@@ -181,5 +182,97 @@ func TestCacheAttachedCopiesAreBounded(t *testing.T) {
 	}
 	if _, resp, st := c.begin(k, now); st != cacheAnswered || string(resp) != "x" {
 		t.Errorf("got %v %q, want answered x", st, resp)
+	}
+}
+
+func TestCacheBoundsTotalBytes(t *testing.T) {
+	const maxBytes = 1 << 20
+	c := newCache(time.Minute, maxCacheEntries, maxBytes)
+	now := time.Unix(1000, 0)
+	key := func(i int) cacheKey {
+		return cacheKey{src: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(i)), id: byte(i), auth: [16]byte{byte(i >> 8)}}
+	}
+
+	// A request still being decided is neither counted nor evicted.
+	pending, _, _ := c.begin(cacheKey{src: netip.MustParseAddrPort("192.0.2.2:1812")}, now)
+
+	// 4 KB responses, as a request full of Proxy-State gets: the entry
+	// bound alone would let 1000 of them hold ~4 MB.
+	const n = 1000
+	const respLen = 4096
+	for i := range n {
+		e, _, st := c.begin(key(i), now)
+		if st != cacheNew {
+			t.Fatalf("entry %d: state %v", i, st)
+		}
+		c.complete(e, make([]byte, respLen), now)
+		if got := c.size(); got > maxBytes {
+			t.Fatalf("after %d responses the cache accounts %d bytes, over the %d bound", i+1, got, maxBytes)
+		}
+	}
+	perEntry := respLen + entryOverhead
+	if got, want := c.len(), maxBytes/perEntry+1; got != want {
+		t.Errorf("len = %d, want %d (the bound's worth of answers and the pending request)", got, want)
+	}
+
+	// The oldest answers went first; the newest is still served.
+	if _, _, st := c.begin(key(0), now); st != cacheNew {
+		t.Errorf("oldest response still cached")
+	}
+	if _, got, st := c.begin(key(n-1), now); st != cacheAnswered || len(got) != respLen {
+		t.Errorf("newest response: state %v, %d bytes", st, len(got))
+	}
+	if _, _, st := c.begin(pending.key, now); st != cacheAttached {
+		t.Errorf("request being decided was evicted: state %v", st)
+	}
+
+	// Once everything has expired, nothing is accounted.
+	c.begin(key(n), now.Add(2*time.Minute))
+	if got := c.size(); got != 0 {
+		t.Errorf("size after expiry = %d, want 0", got)
+	}
+}
+
+func TestCacheCompleteTwiceCountsOnce(t *testing.T) {
+	c := newCache(time.Minute, 100, maxCacheBytes)
+	now := time.Unix(1000, 0)
+	e, _, _ := c.begin(cacheKey{}, now)
+	c.complete(e, make([]byte, 100), now)
+	c.complete(e, nil, now)
+	if got, want := c.size(), 100+entryOverhead; got != want {
+		t.Errorf("size = %d, want %d", got, want)
+	}
+	if _, resp, st := c.begin(cacheKey{}, now); st != cacheAnswered || len(resp) != 100 {
+		t.Errorf("got %v, %d bytes: the first response should stand", st, len(resp))
+	}
+}
+
+func TestPreFlowRejectsAreNotCached(t *testing.T) {
+	cfg := testConfig()
+	no := false
+	cfg.Clients[0].RequireMessageAuthenticator = &no
+	auth := &stubAuth{}
+	ts := startServer(t, cfg, auth, nil)
+	n := dialNAS(t, ts.AuthAddrs()[0], "127.0.0.1:0", testSecret)
+
+	noPassword := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	rfc2865.UserName_SetString(noPassword, "alice")
+	req := encodeRequest(t, noPassword, false)
+	// The retransmit is answered too, computed again rather than from the
+	// cache.
+	for range 2 {
+		n.send(req)
+		if p, err := radius.Parse(n.recv(), []byte(testSecret)); err != nil || p.Code != radius.CodeAccessReject {
+			t.Fatalf("got %v, %v; want Access-Reject", p, err)
+		}
+	}
+	if got := ts.cache.len(); got != 0 {
+		t.Errorf("cache holds %d entries after pre-flow rejects, want 0", got)
+	}
+	if got := value(ts.metrics.retransmits.WithLabelValues("nas1")); got != 0 {
+		t.Errorf("retransmits = %v, want 0", got)
+	}
+	if c := auth.calls.Load(); c != 0 {
+		t.Errorf("Authenticator called %d times", c)
 	}
 }

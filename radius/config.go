@@ -22,7 +22,7 @@ import (
 //	  accounting_listen: [":1813"]   # default; [] turns accounting off
 //	  max_in_flight: 1024
 //	  request_timeout: 90s
-//	  retransmit_window: 30s
+//	  retransmit_window: 90s         # at least the gateway's RADIUS timeout
 //	  clients:
 //	    - name: vpn-gw1
 //	      addresses: ["192.0.2.10", "2001:db8::10"]
@@ -63,7 +63,14 @@ type Config struct {
 	// request for up to 60 s, so the default is 90s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// RetransmitWindow is how long a response is kept for retransmits of
-	// its request (RFC 5080). Default 30s.
+	// its request (RFC 5080). Default 90s, the default request_timeout;
+	// at least 30s. Set it to no less than the RADIUS timeout configured
+	// on the gateways (60 s or more, so that push and voice methods have
+	// time): a gateway whose answer was lost retransmits only after that
+	// timeout, and a retransmit that finds the response expired is decided
+	// again, when the State or one-time code the first decision consumed
+	// is spent, so the user who was just accepted is rejected. A longer
+	// window costs only memory, which the cache bounds.
 	RetransmitWindow time.Duration `yaml:"retransmit_window"`
 	// Clients are the NAS devices allowed to talk to kakunin.
 	Clients []ClientConfig `yaml:"clients"`
@@ -132,7 +139,10 @@ type GroupAttributes struct {
 const (
 	DefaultMaxInFlight      = 1024
 	DefaultRequestTimeout   = 90 * time.Second
-	DefaultRetransmitWindow = 30 * time.Second
+	DefaultRetransmitWindow = 90 * time.Second
+	// MinRetransmitWindow is the shortest retransmit_window Validate
+	// accepts: a NAS's RADIUS timeout is rarely shorter.
+	MinRetransmitWindow = 30 * time.Second
 
 	MFARequired       = "required"
 	MFAOptional       = "optional"
@@ -229,8 +239,9 @@ func (c *Config) compile() (*compiled, error) {
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be positive, not %s", c.RequestTimeout)
 	}
-	if c.RetransmitWindow <= 0 {
-		bad("retransmit_window", "must be positive, not %s", c.RetransmitWindow)
+	if c.RetransmitWindow < MinRetransmitWindow {
+		bad("retransmit_window", "must be at least %s (and no less than the gateways' RADIUS timeout), not %s",
+			MinRetransmitWindow, c.RetransmitWindow)
 	}
 
 	out := &compiled{clients: &clientTable{}}

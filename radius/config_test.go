@@ -82,6 +82,10 @@ func TestConfigValidate(t *testing.T) {
 			`max_in_flight: must be at least 1, not -1`},
 		{"negative timeout", func(c *Config) { c.RequestTimeout = -time.Second },
 			`request_timeout: must be positive`},
+		{"short retransmit_window", func(c *Config) { c.RetransmitWindow = 10 * time.Second },
+			`retransmit_window: must be at least 30s (and no less than the gateways' RADIUS timeout), not 10s`},
+		{"negative retransmit_window", func(c *Config) { c.RetransmitWindow = -time.Second },
+			`retransmit_window: must be at least 30s`},
 		{"empty group", func(c *Config) { c.GroupAttributes[0].Group = " " },
 			`group_attributes[0].group: empty`},
 		{"unknown group attribute", func(c *Config) { c.GroupAttributes[0].Attributes[0].Name = "Filter-ID-X" },
@@ -138,7 +142,7 @@ clients:
 	if !slices.Equal(c.Listen, []string{":1812"}) || !slices.Equal(c.AccountingListen, []string{":1813"}) {
 		t.Errorf("listen %q accounting %q", c.Listen, c.AccountingListen)
 	}
-	if c.MaxInFlight != 1024 || c.RequestTimeout != 90*time.Second || c.RetransmitWindow != 30*time.Second {
+	if c.MaxInFlight != 1024 || c.RequestTimeout != 90*time.Second || c.RetransmitWindow != 90*time.Second {
 		t.Errorf("got %d %s %s", c.MaxInFlight, c.RequestTimeout, c.RetransmitWindow)
 	}
 	cl := c.Clients[0]
@@ -176,5 +180,19 @@ func TestNewDoesNotModifyCallerConfig(t *testing.T) {
 	}
 	if c.Clients[0].RequireMessageAuthenticator != nil || c.Clients[0].MFA != "" {
 		t.Errorf("New wrote defaults into the caller's clients: %+v", c.Clients[0])
+	}
+}
+
+func TestRetransmitWindowDefaultCoversGatewayTimeout(t *testing.T) {
+	// The README tells admins to set the gateway's RADIUS timeout to 60 s
+	// or more; a retransmit after that must still find the response.
+	if DefaultRetransmitWindow < DefaultRequestTimeout || DefaultRetransmitWindow < 60*time.Second {
+		t.Errorf("DefaultRetransmitWindow = %s, want at least request_timeout (%s) and 60s", DefaultRetransmitWindow, DefaultRequestTimeout)
+	}
+	c := validConfig()
+	c.RetransmitWindow = MinRetransmitWindow
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Errorf("retransmit_window: %s rejected: %v", MinRetransmitWindow, err)
 	}
 }

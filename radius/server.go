@@ -113,7 +113,7 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 		metrics: m,
 		clients: comp.clients,
 		groups:  comp.groups,
-		cache:   newCache(cfg.RetransmitWindow, maxCacheEntries),
+		cache:   newCache(cfg.RetransmitWindow, maxCacheEntries, maxCacheBytes),
 		sem:     make(chan struct{}, cfg.MaxInFlight),
 		workers: newWorkers(30 * time.Second),
 		now:     time.Now,
@@ -390,14 +390,16 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		req.Password = string(v)
 	}
 
-	e := s.dedupe(r)
-	if e == nil {
-		return
-	}
-
 	// Only PAP carries a password the directory can check. CHAP, MS-CHAP
 	// and EAP are answered with a reject rather than silence, so that the
-	// NAS does not fail over and retry the same method elsewhere.
+	// NAS does not fail over and retry the same method elsewhere. These
+	// rejects never reach the flow and cost one encoding, so they are not
+	// cached: a retransmit gets the same answer computed again, and a
+	// flood of them (from a client that does not require a
+	// Message-Authenticator) cannot fill the retransmit cache. Nor is the
+	// user name logged: it may be a password typed into the wrong field.
+	// The log line is rate limited like a drop, as nothing in it is
+	// particular to one request.
 	reason := ""
 	switch {
 	case !hasPassword && p.Get(rfc2865.CHAPPassword_Type) != nil:
@@ -408,8 +410,17 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		reason = "no_user_name"
 	}
 	if reason != "" {
-		s.log.Info("Access-Request rejected before the flow", "client", c.name, "user", req.UserName, "reason", reason)
-		s.complete(e, r, s.accessResponse(r, challenge.Decision{Outcome: challenge.Reject}))
+		if s.warn.allow(reason, r.src.Addr(), s.now()) {
+			s.log.Info("Access-Request rejected before the flow", "client", c.name, "reason", reason, "src", r.src.String())
+		}
+		if b := s.accessResponse(r, challenge.Decision{Outcome: challenge.Reject}); b != nil {
+			s.send(r, b)
+		}
+		return
+	}
+
+	e := s.dedupe(r)
+	if e == nil {
 		return
 	}
 
@@ -493,7 +504,7 @@ func (s *Server) authenticate(req *challenge.Request) (d challenge.Decision, ok 
 		if v := recover(); v != nil {
 			ok = false
 			s.metrics.drop(dropPanic)
-			s.log.Error("panic in Authenticator; request dropped", "client", req.Client, "user", req.UserName,
+			s.log.Error("panic in Authenticator; request dropped", "client", req.Client,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()

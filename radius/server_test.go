@@ -413,3 +413,44 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestTransportLogsOmitUserName: a user name that is really a password
+// typed into the wrong field must not reach the log from the transport.
+// The flow's audit line has the user name, filtered. (Accounting is only
+// sent for sessions the server accepted, so its User-Name is logged.)
+func TestTransportLogsOmitUserName(t *testing.T) {
+	const typedPassword = "Tr0ub4dor&3-typed-as-user"
+	auth := &stubAuth{fn: func(_ context.Context, req *challenge.Request) challenge.Decision {
+		if req.UserName == typedPassword {
+			panic("flow bug")
+		}
+		return challenge.Decision{Outcome: challenge.Accept}
+	}}
+	ts := startServer(t, testConfig(), auth, nil)
+	n := dialNAS(t, ts.AuthAddrs()[0], "127.0.0.1:0", testSecret)
+
+	// Rejected before the flow: CHAP, and no password.
+	chap := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	rfc2865.UserName_SetString(chap, typedPassword)
+	rfc2865.CHAPPassword_Set(chap, make([]byte, 17))
+	noPassword := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	rfc2865.UserName_SetString(noPassword, typedPassword)
+	for _, p := range []*radius.Packet{chap, noPassword} {
+		if resp, _ := n.exchange(encodeRequest(t, p, true)); resp.Code != radius.CodeAccessReject {
+			t.Errorf("got %v, want Access-Reject", resp.Code)
+		}
+	}
+	// A panic in the flow.
+	n.send(encodeRequest(t, accessRequest(t, testSecret, typedPassword, "pw"), true))
+	n.barrier()
+	shutdown(t, ts)
+	logs := ts.logs.String()
+	for _, want := range []string{"rejected before the flow", "panic in Authenticator"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log has no %q line:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, typedPassword) {
+		t.Errorf("the user name reached the log:\n%s", logs)
+	}
+}
