@@ -69,7 +69,7 @@ func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) 
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	s.w.SetConnMaxIdleTime(0)
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, s.w); err != nil {
 		return nil, fmt.Errorf("store: open sqlite database %s: %w", cfg.Path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -86,6 +86,34 @@ func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) 
 	}
 	log.Info("store open", "path", cfg.Path)
 	return s, nil
+}
+
+// pingSQLite opens the writer's connection. Turning a new file to WAL
+// needs an exclusive lock, and SQLite answers SQLITE_BUSY at once, without
+// waiting on busy_timeout, when another process opening the same file at
+// that moment holds a shared one; so a busy open is retried for a while.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	var err error
+	for attempt := 1; attempt <= 50; attempt++ {
+		if err = db.PingContext(ctx); err == nil || sqliteCode(err) != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// sqliteCode is the primary result code of an SQLite error, 0 for others.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
 }
 
 // createPrivate creates the database file readable by its owner only, so
