@@ -79,11 +79,27 @@ type Config struct {
 	UserFilter string `yaml:"user_filter"`
 	// BindTemplate, if set, is the bind name of a user, with %s replaced by
 	// the user name: a DN such as "uid=%s,ou=people,dc=example,dc=ac,dc=jp"
-	// (the name is escaped for a DN) or an Active Directory principal such
-	// as "%s@example.ac.jp" (names with characters that could change the
-	// principal are refused). Logins then bind directly, without a search,
-	// so user_filter no longer restricts who may log in: use
-	// required_group for that.
+	// (the name is escaped for a DN) or an Active Directory principal: a
+	// user principal name such as "%s@example.ac.jp" or a down-level logon
+	// name such as "EXAMPLE\%s" (names with characters that could change
+	// the principal are refused). Logins then bind directly, without a
+	// search before the bind.
+	//
+	// With a DN, user_filter no longer restricts who may log in: use
+	// required_group for that. Groups and attributes are read from the DN
+	// after the bind, as the service account.
+	//
+	// With a principal name, the groups and attributes are read after the
+	// bind, as the service account, from the one entry that matches both
+	// user_filter and the principal: (userPrincipalName=<bind name>), or
+	// (sAMAccountName=<user>) for a down-level name. Active Directory does
+	// not guarantee that the account user_filter finds is the one the bind
+	// authenticated; a login whose bound principal is not the entry
+	// user_filter finds is refused as invalid credentials (and logged), so
+	// every account that logs in needs its userPrincipalName set to the
+	// bind name (the implicit sAMAccountName@domain principal is not
+	// enough). Without a required group, groups or attributes to read there
+	// is no read, and user_filter is not consulted.
 	BindTemplate string `yaml:"bind_template"`
 
 	// RequiredGroup is the DN of a group a user must be a member of
@@ -107,8 +123,12 @@ type Config struct {
 	PoolSize int `yaml:"pool_size"`
 	// DNCacheTTL is how long a user's DN, once found, is used without
 	// searching again. A cached DN is re-checked when a bind with it
-	// fails, so a renamed or moved entry is found at once; but a user who
-	// stops matching user_filter still logs in until the entry expires.
+	// fails, so a renamed or moved entry is found at once. A login that
+	// reads groups or attributes (required_group, attributes, per-group
+	// reply attributes) reads the cached DN as the service account with
+	// user_filter, so a user who stops matching user_filter is refused at
+	// once; a login that reads nothing still logs in such a user until the
+	// entry expires.
 	// A negative value (-1s) disables the cache: every login searches.
 	// (Zero disables it too, but SetDefaults replaces zero by the default,
 	// like any unset field.)
@@ -220,6 +240,8 @@ func (c *Config) Validate() error {
 			if _, err := ldap.ParseDN(strings.Replace(c.BindTemplate, "%s", "x", 1)); err != nil {
 				bad("bind_template", "not a DN: %v", err)
 			}
+		} else if !isPrincipalTemplate(c.BindTemplate) {
+			bad("bind_template", `must be a DN, a user principal name ("%%s@example.ac.jp") or a down-level logon name ("EXAMPLE\%%s")`)
 		}
 	}
 
@@ -291,6 +313,18 @@ func isLoopback(host string) bool {
 // isDNTemplate tells a DN template ("uid=%s,ou=people,…") from a principal
 // name template ("%s@example.ac.jp", "EXAMPLE\%s").
 func isDNTemplate(t string) bool { return strings.Contains(t, "=") }
+
+// isPrincipalTemplate accepts the Active Directory principal names whose
+// account readAfterBind can find: "%s@domain" (or a prefix or suffix
+// around %s before the @) and "DOMAIN\%s".
+func isPrincipalTemplate(t string) bool {
+	before, after, _ := strings.Cut(t, "%s")
+	if at := strings.LastIndexByte(after, '@'); at >= 0 {
+		return !strings.ContainsAny(before, "@\\") && at < len(after)-1
+	}
+	domain, ok := strings.CutSuffix(before, "\\")
+	return ok && after == "" && domain != "" && !strings.ContainsAny(domain, "@\\")
+}
 
 func loadCAFile(path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)

@@ -48,6 +48,7 @@ func TestValidate(t *testing.T) {
 			c.BindTemplate = "%s@example.ac.jp"
 		}, ""},
 		{"DN template", func(c *Config) { c.BindTemplate = "uid=%s,ou=people,dc=example,dc=ac,dc=jp" }, ""},
+		{"down-level template", func(c *Config) { c.BindTemplate = `EXAMPLE\%s` }, ""},
 		{"no cache", func(c *Config) { c.DNCacheTTL = -time.Second }, ""},
 		{"no cache, no size", func(c *Config) { c.DNCacheTTL = -time.Second; c.DNCacheSize = 0 }, ""},
 		{"attributes", func(c *Config) { c.Attributes = map[string]string{"phone": "telephoneNumber", "mail": "mail;lang-ja"} }, ""},
@@ -69,6 +70,10 @@ func TestValidate(t *testing.T) {
 		{"filter malformed", func(c *Config) { c.UserFilter = "(&(uid=%s)" }, "user_filter: not a filter"},
 		{"template without %s", func(c *Config) { c.BindTemplate = "uid=alice,dc=example" }, "bind_template: must contain %s exactly once"},
 		{"template not a DN", func(c *Config) { c.BindTemplate = "uid=%s,,dc=example" }, "bind_template: not a DN"},
+		{"template a bare name", func(c *Config) { c.BindTemplate = "%s" }, "bind_template: must be a DN, a user principal name"},
+		{"template without domain", func(c *Config) { c.BindTemplate = "%s@" }, "bind_template: must be a DN, a user principal name"},
+		{"template with domain first", func(c *Config) { c.BindTemplate = `EXAMPLE\%s@x` }, "bind_template: must be a DN, a user principal name"},
+		{"template down-level with suffix", func(c *Config) { c.BindTemplate = `EXAMPLE\%s-adm` }, "bind_template: must be a DN, a user principal name"},
 		{"bad required_group", func(c *Config) { c.RequiredGroup = "vpn-staff" }, "required_group: not a DN"},
 		{"bad group_attribute", func(c *Config) { c.GroupAttribute = "member of" }, `group_attribute: "member of" is not an attribute name`},
 		{"bad attribute", func(c *Config) { c.Attributes = map[string]string{"phone": "(tel)"} }, `attributes.phone: "(tel)" is not an attribute name`},

@@ -15,9 +15,11 @@
 //     each wrong password once;
 //   - with bind_template there is no search at all;
 //   - groups and attributes are read only when configured, from the entry
-//     the search just returned or, after a bind with a cached DN, by a
-//     base-scope read as the user (as the service account if the user
-//     may not read its own entry).
+//     the search just returned or, after a bind with a cached DN or a
+//     bind_template, by a read as the service account (never as the user,
+//     whose own access rights may hide memberOf or a phone number). The
+//     read re-checks user_filter on a cached DN, and finds the entry of a
+//     principal-name bind by user_filter and the principal together.
 //
 // Every operation is bounded by the configured timeout and by the
 // caller's context. Servers are tried in the configured order; one that

@@ -235,22 +235,50 @@ func (d *Directory) authenticate(ctx context.Context, user, password string) (En
 		}
 	}
 
+	dn, found, reason, err := d.checkPassword(ctx, user, password, dn, cached, found)
+	if err != nil {
+		return Entry{}, reason, err
+	}
+
+	if len(d.readAttrs) == 0 {
+		return Entry{DN: dn}, "", nil
+	}
+	if found == nil {
+		if found, reason, err = d.readAfterBind(ctx, user, dn, cached); err != nil {
+			if errors.Is(err, ErrInvalidCredentials) {
+				return Entry{}, reason, err
+			}
+			return Entry{DN: dn}, "", err
+		}
+	}
+	entry := d.entry(found, d.needGroups)
+	if d.requiredGroup != nil && !d.inRequiredGroup(entry.Groups) {
+		return entry, "", ErrNotAllowed
+	}
+	return entry, "", nil
+}
+
+// checkPassword binds dn with password on a user connection. With a
+// cached DN a refused bind searches again, and binds again only if the DN
+// changed, so a wrong password is tried once, and counted once by the
+// directory's lockout. It returns the DN that was bound and, if a search
+// ran, the entry it found.
+func (d *Directory) checkPassword(ctx context.Context, user, password, dn string, cached bool, found *ldap.Entry) (string, *ldap.Entry, string, error) {
 	c, err := d.users.get(ctx)
 	if err != nil {
-		return Entry{}, "", unavailable(err)
+		return dn, nil, "", unavailable(err)
 	}
 	defer d.users.put(c)
 
 	err = d.bind(ctx, c, dn, password)
 	if cached && isRejected(err) {
-		// Maybe the entry moved: search again, but bind again only if the
-		// DN changed, so a wrong password is tried once, and counted once
-		// by the directory's lockout.
+		// Maybe the entry moved: search again.
 		e, ferr := d.find(ctx, user, d.readAttrs)
 		switch {
 		case ferr != nil:
 			d.cache.drop(user)
-			return d.findFailed(ferr)
+			_, reason, err := d.findFailed(ferr)
+			return dn, nil, reason, err
 		case !sameDN(e.DN, dn):
 			d.log.Debug("ldap: cached DN outdated", "user", user, "old", dn, "new", e.DN)
 			found, dn = e, e.DN
@@ -260,24 +288,11 @@ func (d *Directory) authenticate(ctx context.Context, user, password string) (En
 	}
 	if err != nil {
 		if isRejected(err) {
-			return Entry{}, rejectReason(err), ErrInvalidCredentials
+			return dn, nil, rejectReason(err), ErrInvalidCredentials
 		}
-		return Entry{}, "", unavailable(fmt.Errorf("bind %s: %w", dn, err))
+		return dn, nil, "", unavailable(fmt.Errorf("bind %s: %w", dn, err))
 	}
-
-	if len(d.readAttrs) == 0 {
-		return Entry{DN: dn}, "", nil
-	}
-	if found == nil {
-		if found, err = d.readAfterBind(ctx, c, user, dn); err != nil {
-			return Entry{DN: dn}, "", unavailable(err)
-		}
-	}
-	entry := d.entry(found, d.needGroups)
-	if d.requiredGroup != nil && !d.inRequiredGroup(entry.Groups) {
-		return entry, "", ErrNotAllowed
-	}
-	return entry, "", nil
+	return dn, found, "", nil
 }
 
 // findFailed maps a failed user search to Authenticate's result.
@@ -379,10 +394,15 @@ func (d *Directory) find(ctx context.Context, user string, attrs []string) (*lda
 // searchUser runs user_filter for user on c: exactly one entry, or
 // ErrNoSuchUser or errAmbiguous.
 func (d *Directory) searchUser(ctx context.Context, c *conn, op, user string, attrs []string) (*ldap.Entry, error) {
+	return d.search(ctx, c, op, user, d.userFilter(user), attrs)
+}
+
+// search runs filter, a user's, on c from base_dn: exactly one entry, or
+// ErrNoSuchUser or errAmbiguous.
+func (d *Directory) search(ctx context.Context, c *conn, op, user, filter string, attrs []string) (*ldap.Entry, error) {
 	if len(attrs) == 0 {
 		attrs = []string{"1.1"} // RFC 4511: no attributes
 	}
-	filter := d.filterPre + ldap.EscapeFilter(user) + d.filterPost
 	var res *ldap.SearchResult
 	err := d.op(ctx, c, op, func(l *ldap.Conn) error {
 		var err error
@@ -402,51 +422,88 @@ func (d *Directory) searchUser(ctx context.Context, c *conn, op, user string, at
 	return res.Entries[0], nil
 }
 
-// readAfterBind reads the entry of the user just bound on c, as that
-// user, or as the service account if the user may not read it.
-func (d *Directory) readAfterBind(ctx context.Context, c *conn, user, dn string) (*ldap.Entry, error) {
-	var (
-		e   *ldap.Entry
-		err error
-	)
+// readAfterBind reads the groups and attributes of the user just bound
+// as bound (a DN, or a principal name), as the service account: never as
+// the user, whose own access rights may hide attributes (memberOf, a phone
+// number) without an error, so that a required group would fail and
+// per-group reply attributes would silently vanish.
+//
+// The read also checks that the entry is the one user_filter names: with
+// a cached DN, that the entry still matches user_filter; with a principal
+// name, that user_filter and userPrincipalName (sAMAccountName for a
+// DOMAIN\user name) find one entry, since Active Directory does not
+// guarantee that the user_filter match is the account the bind
+// authenticated. A mismatch is ErrInvalidCredentials, with its reason.
+func (d *Directory) readAfterBind(ctx context.Context, user, bound string, cached bool) (*ldap.Entry, string, error) {
 	if d.cfg.BindTemplate != "" && !d.bindIsDN {
-		// Bound with a principal name: the DN is not known yet.
-		e, err = d.searchUser(ctx, c, opRead, user, d.readAttrs)
-		if err != nil && canFallBack(err) {
-			d.log.Debug("ldap: user cannot find own entry; searching as the service account", "user", user)
-			e, err = d.find(ctx, user, d.readAttrs)
+		filter := "(&" + d.userFilter(user) + principalFilter(bound) + ")"
+		var e *ldap.Entry
+		err := d.withService(ctx, func(c *conn) error {
+			var err error
+			e, err = d.search(ctx, c, opRead, user, filter, d.readAttrs)
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNoSuchUser):
+			d.log.Warn("ldap: no entry matches both user_filter and the principal the user bound as", "user", user, "bind_name", bound, "filter", filter)
+			return nil, "bound account does not match user_filter", ErrInvalidCredentials
+		case errors.Is(err, errAmbiguous):
+			return nil, err.Error(), ErrInvalidCredentials
+		case err != nil:
+			return nil, "", unavailable(err)
 		}
-	} else {
-		e, err = d.readEntry(ctx, c, dn)
-		if err != nil && canFallBack(err) {
-			d.log.Debug("ldap: user cannot read own entry; reading as the service account", "dn", dn)
-			err = d.withService(ctx, func(c *conn) error {
-				e, err = d.readEntry(ctx, c, dn)
-				return err
-			})
-		}
+		return e, "", nil
 	}
-	if errors.Is(err, ErrNoSuchUser) {
-		// The bind succeeded, so the entry exists: it is hidden.
-		return nil, fmt.Errorf("%s: %w", dn, errUnreadable)
+
+	// A DN: read it. A DN of bind_template is not re-checked against
+	// user_filter (see Config.BindTemplate); a cached one is.
+	filter := "(objectClass=*)"
+	if cached {
+		filter = d.userFilter(user)
 	}
-	return e, err
+	var e *ldap.Entry
+	err := d.withService(ctx, func(c *conn) error {
+		var err error
+		e, err = d.readEntry(ctx, c, bound, filter)
+		return err
+	})
+	switch {
+	case cached && errors.Is(err, errUnreadable):
+		// The service account found this entry with user_filter when it
+		// was cached, and the bind just proved it exists.
+		d.cache.drop(user)
+		d.log.Debug("ldap: cached DN no longer matches user_filter", "user", user, "dn", bound, "filter", filter)
+		return nil, "entry no longer matches user_filter", ErrInvalidCredentials
+	case err != nil:
+		return nil, "", unavailable(err)
+	}
+	return e, "", nil
 }
 
-// canFallBack reports errors of a read that the service account might not
-// get.
-func canFallBack(err error) bool {
-	return errors.Is(err, ErrNoSuchUser) || errors.Is(err, errUnreadable) ||
-		ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInsufficientAccessRights)
+// userFilter is user_filter for user.
+func (d *Directory) userFilter(user string) string {
+	return d.filterPre + ldap.EscapeFilter(user) + d.filterPost
 }
 
-// readEntry reads the configured attributes of the entry at dn.
-func (d *Directory) readEntry(ctx context.Context, c *conn, dn string) (*ldap.Entry, error) {
+// principalFilter matches the Active Directory account a bind with a
+// principal name authenticates: the user principal name
+// ("user@example.ac.jp"), or the sAMAccountName of a down-level logon
+// name ("EXAMPLE\user").
+func principalFilter(name string) string {
+	if i := strings.LastIndexByte(name, '\\'); i >= 0 && !strings.Contains(name, "@") {
+		return "(sAMAccountName=" + ldap.EscapeFilter(name[i+1:]) + ")"
+	}
+	return "(userPrincipalName=" + ldap.EscapeFilter(name) + ")"
+}
+
+// readEntry reads the configured attributes of the entry at dn, if it
+// matches filter: errUnreadable if it does not, or if it is hidden.
+func (d *Directory) readEntry(ctx context.Context, c *conn, dn, filter string) (*ldap.Entry, error) {
 	var res *ldap.SearchResult
 	err := d.op(ctx, c, opRead, func(l *ldap.Conn) error {
 		var err error
 		res, err = l.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
-			1, d.timeLimit(), false, "(objectClass=*)", d.readAttrs, nil))
+			1, d.timeLimit(), false, filter, d.readAttrs, nil))
 		return err
 	})
 	switch {

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"kakunin/internal/secret"
@@ -45,12 +48,22 @@ const KeySize = 32
 //
 // With PostgreSQL, parameters of the DSN that pgx understands apply, e.g.
 // default_query_exec_mode=exec behind a PgBouncer in transaction mode.
+// A DSN whose host (or any of its fallback hosts) is neither a loopback
+// address nor a Unix socket must verify the server's certificate:
+// sslmode=verify-full (with sslrootcert=/path/to/ca.pem for a private
+// CA), or verify-ca. The default sslmode=prefer, and require, accept any
+// certificate, so anyone on the path could read the store's traffic and
+// answer in the database's place; insecure_no_tls: true allows that.
 type Config struct {
 	Driver     string        `yaml:"driver"`
 	Path       string        `yaml:"path"`
 	DSN        secret.Secret `yaml:"dsn"`
 	MaxConns   int           `yaml:"max_conns"`
 	Encryption Encryption    `yaml:"encryption"`
+	// InsecureNoTLS allows a DSN to a remote host that does not verify
+	// the server's certificate (no sslmode, or disable, allow, prefer,
+	// require).
+	InsecureNoTLS bool `yaml:"insecure_no_tls"`
 }
 
 // Encryption lists the keys that encrypt secrets at rest.
@@ -113,10 +126,12 @@ func (c *Config) Validate() error {
 	case DriverPostgres:
 		if !c.DSN.IsSet() {
 			bad("dsn", "required when driver is postgres")
-		} else if _, err := pgxpool.ParseConfig(c.DSN.Value()); err != nil {
+		} else if pc, err := pgxpool.ParseConfig(c.DSN.Value()); err != nil {
 			// pgx redacts passwords only on a best-effort basis, and a
 			// URL parse error quotes the whole URL: show nothing of it.
 			bad("dsn", "not a valid PostgreSQL connection string (URL or key=value form; the value is not shown)")
+		} else if !c.InsecureNoTLS && !verifiesTLS(&pc.ConnConfig.Config) {
+			bad("dsn", "connects to a host other than the loopback address or a Unix socket without verifying its TLS certificate: use sslmode=verify-full (with sslrootcert=<CA file> for a private CA), or set insecure_no_tls")
 		}
 	default:
 		bad("driver", "must be sqlite or postgres (got %q)", c.Driver)
@@ -126,6 +141,37 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Encryption.validate()...)
 	return errors.Join(errs...)
+}
+
+// verifiesTLS reports whether every host pgx may connect to (the first
+// and each fallback: other hosts, and the plaintext retry of
+// sslmode=prefer) is local or verified by TLS.
+func verifiesTLS(pc *pgconn.Config) bool {
+	if !localHost(pc.Host) && !verifiedTLS(pc.TLSConfig) {
+		return false
+	}
+	for _, fb := range pc.Fallbacks {
+		if !localHost(fb.Host) && !verifiedTLS(fb.TLSConfig) {
+			return false
+		}
+	}
+	return true
+}
+
+// verifiedTLS reports a TLS configuration that checks the server's
+// certificate: verify-full, or verify-ca, which pgx implements by
+// skipping Go's verification (that would check the name) for its own.
+func verifiedTLS(c *tls.Config) bool {
+	return c != nil && (!c.InsecureSkipVerify || c.VerifyPeerCertificate != nil)
+}
+
+// localHost reports a Unix socket directory or a loopback address.
+func localHost(host string) bool {
+	if strings.HasPrefix(host, "/") || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (e *Encryption) validate() []error {

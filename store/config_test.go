@@ -1,9 +1,19 @@
 package store
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -99,7 +109,7 @@ encryption:
     - id: k1
       key: AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=
 `
-	t.Setenv("KAKUNIN_TEST_DSN", "postgres://kakunin@db/kakunin")
+	t.Setenv("KAKUNIN_TEST_DSN", "postgres://kakunin@db/kakunin?sslmode=verify-full")
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(src))
 	dec.KnownFields(true)
@@ -110,7 +120,7 @@ encryption:
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.DSN.Value() != "postgres://kakunin@db/kakunin" || c.MaxConns != 20 || c.Encryption.Current != "k2" || len(c.Encryption.Keys) != 2 {
+	if c.DSN.Value() != "postgres://kakunin@db/kakunin?sslmode=verify-full" || c.MaxConns != 20 || c.Encryption.Current != "k2" || len(c.Encryption.Keys) != 2 {
 		t.Errorf("decoded %+v", c)
 	}
 	out, err := yaml.Marshal(c)
@@ -120,4 +130,96 @@ encryption:
 	if strings.Contains(string(out), "AQEBAQ") || strings.Contains(string(out), "kakunin@db") {
 		t.Errorf("marshalled config shows secrets:\n%s", out)
 	}
+}
+
+func TestConfigPostgresDSNToARemoteHostMustVerifyTLS(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, testCAPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const refused = "dsn: connects to a host other than the loopback address or a Unix socket without verifying its TLS certificate: use sslmode=verify-full"
+	for _, c := range []struct {
+		name     string
+		dsn      string
+		insecure bool
+		want     string // "" for valid
+	}{
+		{"127.0.0.1 without sslmode", "postgres://kakunin:hunter2@127.0.0.1:5432/kakunin", false, ""},
+		{"localhost without sslmode", "postgres://kakunin:hunter2@localhost/kakunin", false, ""},
+		{"::1 with sslmode=disable", "postgres://kakunin:hunter2@[::1]/kakunin?sslmode=disable", false, ""},
+		{"unix socket", "host=/var/run/postgresql user=kakunin password=hunter2 dbname=kakunin", false, ""},
+		{"unix socket URL", "postgres:///kakunin?host=/tmp", false, ""},
+		{"remote with verify-full", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin?sslmode=verify-full", false, ""},
+		{"remote with verify-full and a CA", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin?sslmode=verify-full&sslrootcert=" + ca, false, ""},
+		{"remote with verify-ca", "host=db.example.ac.jp user=kakunin password=hunter2 sslmode=verify-ca sslrootcert=" + ca, false, ""},
+		{"remote with require and a CA (verify-ca)", "host=db.example.ac.jp user=kakunin password=hunter2 sslmode=require sslrootcert=" + ca, false, ""},
+		{"several remote hosts with verify-full", "postgres://kakunin:hunter2@db1.example.ac.jp,db2.example.ac.jp/kakunin?sslmode=verify-full", false, ""},
+
+		{"remote without sslmode", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin", false, refused},
+		{"remote with require", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin?sslmode=require", false, refused},
+		{"remote with prefer", "host=db.example.ac.jp user=kakunin password=hunter2 sslmode=prefer", false, refused},
+		{"remote with disable", "postgres://kakunin:hunter2@10.0.0.5/kakunin?sslmode=disable", false, refused},
+		{"local first, remote fallback", "postgres://kakunin:hunter2@127.0.0.1,db.example.ac.jp/kakunin?sslmode=disable", false, refused},
+
+		{"remote without sslmode, insecure_no_tls", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin", true, ""},
+		{"remote with disable, insecure_no_tls", "postgres://kakunin:hunter2@db.example.ac.jp/kakunin?sslmode=disable", true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The environment pgx reads must not decide the outcome.
+			for _, v := range []string{"PGHOST", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLNEGOTIATION"} {
+				t.Setenv(v, "")
+				os.Unsetenv(v)
+			}
+			cfg := Config{Driver: DriverPostgres, DSN: secret.New(c.dsn), MaxConns: 1, InsecureNoTLS: c.insecure,
+				Encryption: Encryption{Keys: []EncryptionKey{testKey("k1")}, Current: "k1"}}
+			err := cfg.Validate()
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate = %v, want %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "example.ac.jp") || strings.Contains(err.Error(), "10.0.0.5") {
+				t.Errorf("error shows the DSN: %v", err)
+			}
+		})
+	}
+}
+
+func TestConfigYAMLInsecureNoTLS(t *testing.T) {
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader("driver: postgres\ninsecure_no_tls: true\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if !c.InsecureNoTLS {
+		t.Error("insecure_no_tls not decoded")
+	}
+}
+
+// testCAPEM is a self-signed CA certificate, for sslrootcert.
+func testCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "kakunin test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -22,8 +23,10 @@ const userUsage = `Usage: kakunin user COMMAND [flags] ID
 
 Commands:
   show ID                          enrollment, recent failures and audit events
-  add-totp [-label L] [-secret BASE32] ID
-                                   enroll an authenticator app (prints the otpauth:// URI and a QR code)
+  add-totp [-label L] [-secret-file PATH] ID
+                                   enroll an authenticator app (prints the otpauth:// URI and a QR code);
+                                   -secret-file imports an existing base32 seed from PATH, or from one
+                                   line of standard input with "-", instead of generating one
   add-phone [-kind K] [-extension X] [-label L] ID NUMBER
                                    enroll a phone (kind phone: SMS codes and calls; alternate_phone,
                                    office_phone: calls only); NUMBER in international form, +81 90 1234 5678
@@ -44,7 +47,7 @@ func runUser(args []string) error {
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
 	label := fs.String("label", "", "add-totp: label shown to the user")
-	secret := fs.String("secret", "", "add-totp: import this base32 seed instead of generating one")
+	secretFile := fs.String("secret-file", "", `add-totp: import the base32 seed in this file ("-": one line of standard input) instead of generating one`)
 	kind := fs.String("kind", "phone", "add-phone: phone, alternate_phone or office_phone")
 	ext := fs.String("extension", "", "add-phone: extension of an office phone")
 	if err := fs.Parse(args); err != nil {
@@ -86,9 +89,9 @@ func runUser(args []string) error {
 		printStatus(os.Stdout, s)
 	case "add-totp":
 		var seed []byte
-		if *secret != "" {
-			if seed, err = challenge.ParseTOTPSecret(*secret); err != nil {
-				return fmt.Errorf("-secret: %w", err)
+		if *secretFile != "" {
+			if seed, err = readTOTPSecret(*secretFile, os.Stdin); err != nil {
+				return fmt.Errorf("-secret-file: %w", err)
 			}
 		}
 		m, uri, err := admin.AddTOTP(ctx, id, *label, seed, actor)
@@ -96,7 +99,7 @@ func runUser(args []string) error {
 			return err
 		}
 		fmt.Printf("Enrolled authenticator app %s for %s.\n", m.ID, id)
-		if *secret == "" {
+		if seed == nil {
 			fmt.Printf("Scan this QR code with the authenticator app, or enter the URI by hand:\n\n")
 			if err := printQR(os.Stdout, uri); err != nil {
 				return err
@@ -137,6 +140,52 @@ func runUser(args []string) error {
 		fmt.Printf("Unlocked %s: failure counters cleared.\n", id)
 	}
 	return nil
+}
+
+// maxSecretFile bounds what readTOTPSecret reads: a seed is a few dozen
+// characters.
+const maxSecretFile = 4096
+
+// readTOTPSecret reads a base32 TOTP seed from the file at path, which
+// must hold one line, or from one line of stdin if path is "-". The seed
+// is never on the command line, where ps and shell histories show it.
+// Errors never quote the seed.
+func readTOTPSecret(path string, stdin io.Reader) ([]byte, error) {
+	var line string
+	if path == "-" {
+		b, err := bufio.NewReader(io.LimitReader(stdin, maxSecretFile+1)).ReadString('\n')
+		switch {
+		case len(b) > maxSecretFile:
+			return nil, errors.New("standard input: too long for a secret")
+		case errors.Is(err, io.EOF) && b == "":
+			return nil, errors.New("standard input: no secret")
+		case err != nil && !errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		line = b
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if len(b) > maxSecretFile {
+			return nil, fmt.Errorf("%s: too long for a secret", path)
+		}
+		line = strings.TrimRight(string(b), "\r\n")
+		if strings.ContainsAny(line, "\r\n") {
+			return nil, fmt.Errorf("%s: must hold the secret on one line", path)
+		}
+	}
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return nil, errors.New("empty secret")
+	}
+	return challenge.ParseTOTPSecret(line)
 }
 
 func osUser() string {

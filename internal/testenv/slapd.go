@@ -57,6 +57,10 @@ type SlapdOptions struct {
 	// TLS adds an ldaps:// listener and enables StartTLS on the ldap://
 	// one, with a server certificate from a CA generated in Dir.
 	TLS bool
+	// ExtraACL is slapd.conf access directives ("access to … by …")
+	// placed before the default ones, so they take precedence for what
+	// they match.
+	ExtraACL string
 }
 
 // Slapd is a running OpenLDAP server in a temporary directory. The
@@ -170,7 +174,7 @@ func StartSlapd(dir string, opt SlapdOptions) (*Slapd, error) {
 		s.CAFile = tlsFiles.CA
 	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := writeSlapdConf(conf, dir, tlsFiles); err != nil {
+	if err := writeSlapdConf(conf, dir, tlsFiles, opt.ExtraACL); err != nil {
 		return nil, fmt.Errorf("slapd: write config: %w", err)
 	}
 	if err := loadSlapd(slapadd, conf, dir, opt.Users); err != nil {
@@ -372,6 +376,10 @@ directory {{.Dir}}/data
 index objectClass eq
 index uid eq
 index member eq
+{{- with .ExtraACL}}
+
+{{.}}
+{{- end}}
 
 access to attrs=userPassword
 	by self =w
@@ -389,7 +397,7 @@ overlay memberof
 memberof-refint TRUE
 `))
 
-func writeSlapdConf(path, dir string, tlsFiles *slapdTLSFiles) error {
+func writeSlapdConf(path, dir string, tlsFiles *slapdTLSFiles, extraACL string) error {
 	var b bytes.Buffer
 	err := slapdConf.Execute(&b, map[string]any{
 		"Dir":           dir,
@@ -399,6 +407,7 @@ func writeSlapdConf(path, dir string, tlsFiles *slapdTLSFiles) error {
 		"AdminPassword": slapdAdminPassword,
 		"People":        slapdPeopleDN,
 		"Service":       slapdServiceDN,
+		"ExtraACL":      strings.TrimSpace(extraACL),
 	})
 	if err != nil {
 		return err
