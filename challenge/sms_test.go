@@ -1,7 +1,6 @@
 package challenge_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -40,7 +39,7 @@ type smsFixture struct {
 	admin  *challenge.Admin
 	st     store.Store
 	twilio *testenv.FakeTwilio
-	logs   *bytes.Buffer
+	logs   *testenv.LogBuffer
 	mu     sync.Mutex
 	now    time.Time
 }
@@ -58,8 +57,8 @@ func newSMSFixture(t *testing.T, policy ...func(*challenge.Config)) *smsFixture 
 	rand.Read(key)
 	sc := store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "k.db")}
 	sc.Encryption.Keys = []store.EncryptionKey{{ID: "t", Key: secret.New(base64.StdEncoding.EncodeToString(key))}}
-	f := &smsFixture{t: t, logs: &bytes.Buffer{}, now: time.Date(2026, 11, 25, 9, 0, 10, 0, time.UTC)}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := &smsFixture{t: t, logs: &testenv.LogBuffer{}, now: time.Date(2026, 11, 25, 9, 0, 10, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st, err := store.Open(context.Background(), sc, log)
 	if err != nil {
 		t.Fatal(err)
@@ -98,17 +97,6 @@ func newSMSFixture(t *testing.T, policy ...func(*challenge.Config)) *smsFixture 
 		t.Fatal(err)
 	}
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // setPassword changes a user's password in the directory (before any

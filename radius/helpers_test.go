@@ -23,6 +23,7 @@ import (
 
 	"kakunin/challenge"
 	"kakunin/internal/secret"
+	"kakunin/internal/testenv"
 )
 
 // testSecret is the shared secret of the test client at 127.0.0.1.
@@ -91,22 +92,7 @@ func (b *blocker) waitEntered(t *testing.T) {
 func (b *blocker) open() { b.once.Do(func() { close(b.release) }) }
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.LogBuffer
 
 // fakeClock is the retransmit cache's clock in tests.
 type fakeClock struct{ ns atomic.Int64 }
