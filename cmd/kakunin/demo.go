@@ -216,7 +216,7 @@ store:
         key: {file: %s}
 flow:
   issuer: kakunin demo
-  enroll_url: http://127.0.0.1:8080/
+  enroll_url: "the help desk (in this demo: kakunin user add-totp)"
 metrics:
   listen: %s
 `, q(radiusAddr), q(acctAddr), q(filepath.Join(data, "radius.secret")),
