@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -248,6 +249,39 @@ func TestDemoConfigIsValid(t *testing.T) {
 	r = access(t, addr, radiusSecret, u.ID, challenge.TOTPCode(seed, time.Now()), r.State)
 	if r.Code != radius.CodeAccessAccept {
 		t.Fatalf("demo user, round 2: got %v %q, want Access-Accept", r.Code, r.Messages)
+	}
+
+	// kakunin radtest, as the demo tells users to run it: it answers the
+	// challenge and succeeds only on Access-Accept. (Another user, since
+	// the demo user's current code was just used.)
+	other := users[3] // no method: rejected with the help-desk message
+	if err := runRadtest([]string{"-server", addr, "-secret", radiusSecret, "-user", other.ID, "-password", other.Password,
+		"-code", "123456"}); err == nil {
+		t.Error("radtest succeeded for a user with no method")
+	}
+	if err := runRadtest([]string{"-server", addr, "-secret", radiusSecret, "-user", u.ID, "-password", "wrong-password",
+		"-code", "123456"}); err == nil {
+		t.Error("radtest succeeded with a wrong password")
+	}
+	if err := runRadtest([]string{"-server", addr, "-secret", "not-the-secret", "-user", u.ID, "-password", u.Password,
+		"-timeout", "2s", "-retry", "500ms"}); err == nil {
+		t.Error("radtest succeeded with the wrong shared secret")
+	}
+	enrolled := users[2]
+	seed2, _, err := challenge.NewTOTPKey("test", enrolled.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin.AddTOTP(context.Background(), enrolled.ID, "", seed2, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRadtest([]string{"-server", addr, "-secret", radiusSecret, "-user", enrolled.ID, "-password", enrolled.Password,
+		"-totp-secret", challenge.EncodeTOTPSecret(seed2)}); err != nil {
+		t.Errorf("radtest with the right password and code: %v", err)
 	}
 }
 
