@@ -121,17 +121,25 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	if req.Password == "" {
 		return e.reject(msgBadCredentials, "empty_password")
 	}
-	// One read before the bind: a paused user costs the directory nothing,
-	// and the methods are at hand once the password is right.
-	acct, err := e.account(ctx, req.UserName, now)
+	// One store transaction before the bind reads the methods and the
+	// failure counts and reserves this password attempt: a paused user
+	// costs the directory nothing, and parallel guesses cannot outrun the
+	// pause on any node.
+	t := time.Now()
+	acct, reserved, err := e.st.Login(ctx, req.UserName, now, e.accountQuery(now), e.cfg.PasswordLockout.Failures)
+	e.m.storeDuration.WithLabelValues("login").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
-	if e.passwordLocked(acct) || e.codeLocked(acct) {
+	if !reserved {
+		return e.reject(msgLocked, "locked")
+	}
+	if e.codeLocked(acct) {
+		e.forgive(ctx, req, now)
 		return e.reject(msgLocked, "locked")
 	}
 
-	entry, err := e.tryPassword(ctx, req, req.Password, now)
+	entry, err := e.bindReserved(ctx, req, req.Password, now)
 	suffix := ""
 	if req.Policy.PasswordSuffix && errors.Is(err, ldapauth.ErrInvalidCredentials) {
 		// Gateways that cannot show a challenge send "password,123456",
@@ -208,13 +216,24 @@ func (e *Engine) tryPassword(ctx context.Context, req *Request, password string,
 	if !ok {
 		return ldapauth.Entry{}, errPaused
 	}
+	return e.bindReserved(ctx, req, password, now)
+}
+
+// bindReserved checks a password whose attempt is reserved; the
+// reservation is forgiven unless the directory says the password is wrong.
+func (e *Engine) bindReserved(ctx context.Context, req *Request, password string, now time.Time) (ldapauth.Entry, error) {
 	entry, err := e.checkPassword(ctx, req.UserName, password)
 	if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
-		if ferr := e.st.ForgiveAttempt(ctx, req.UserName, store.FailPassword, now); ferr != nil {
-			e.log.Warn("forgive password attempt", "user", req.UserName, "err", ferr)
-		}
+		e.forgive(ctx, req, now)
 	}
 	return entry, err
+}
+
+// forgive removes the failure reserved for this attempt.
+func (e *Engine) forgive(ctx context.Context, req *Request, now time.Time) {
+	if err := e.st.ForgiveAttempt(ctx, req.UserName, store.FailPassword, now); err != nil {
+		e.log.Warn("forgive password attempt", "user", req.UserName, "err", err)
+	}
 }
 
 // checkPassword asks the directory, timing it.
@@ -359,14 +378,6 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	return e.issue(ctx, req, again, e.msgs.render(msgWrongCode), reason, now)
 }
 
-// account reads the user's methods and failure counts in one store call.
-func (e *Engine) account(ctx context.Context, user string, now time.Time) (store.Account, error) {
-	t := time.Now()
-	a, err := e.st.Account(ctx, user, e.accountQuery(now))
-	e.m.storeDuration.WithLabelValues("account").Observe(time.Since(t).Seconds())
-	return a, err
-}
-
 // accountQuery counts failures in the lockout windows that end at now.
 func (e *Engine) accountQuery(now time.Time) store.AccountQuery {
 	return store.AccountQuery{
@@ -374,13 +385,6 @@ func (e *Engine) accountQuery(now time.Time) store.AccountQuery {
 		CodeSince:     now.Add(-e.cfg.CodeLockout.Window),
 		CodeDaySince:  now.Add(-24 * time.Hour),
 	}
-}
-
-// passwordLocked: too many wrong passwords in the window; checked before
-// the bind, so a paused user never drives the directory account into its
-// own lockout.
-func (e *Engine) passwordLocked(a store.Account) bool {
-	return a.PasswordFailures >= e.cfg.PasswordLockout.Failures
 }
 
 // codeLocked: too many wrong codes in the window or in the day.

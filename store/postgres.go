@@ -474,6 +474,30 @@ func (s *postgresStore) ReserveAttempt(ctx context.Context, userID string, kind 
 	return n == 1, nil
 }
 
+func (s *postgresStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error) {
+	if err := checkUserID(userID); err != nil {
+		return a, false, err
+	}
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
+			return err
+		}
+		var err error
+		if a, err = s.account(ctx, tx, userID, q); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
+			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`,
+			userID, string(FailPassword), now, q.PasswordSince, limit)
+		reserved = tag.RowsAffected() == 1
+		return err
+	})
+	if err != nil {
+		return a, false, fmt.Errorf("store: login of user %q: %w", userID, err)
+	}
+	return a, reserved, nil
+}
+
 func (s *postgresStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM failures WHERE id IN
 		(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`, userID, string(kind), at); err != nil {

@@ -639,6 +639,27 @@ func (s *sqliteStore) ReserveAttempt(ctx context.Context, userID string, kind Fa
 	return n == 1, nil
 }
 
+func (s *sqliteStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error) {
+	if err := checkUserID(userID); err != nil {
+		return a, false, err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), userID, q); err != nil {
+			return err
+		}
+		res, err := tx.StmtContext(ctx, s.st.reserveAttempt).ExecContext(ctx, userID, string(FailPassword),
+			now.UnixMicro(), q.PasswordSince.UnixMicro(), limit)
+		if err != nil {
+			return fmt.Errorf("store: reserve password attempt of user %q: %w", userID, err)
+		}
+		n, err := res.RowsAffected()
+		reserved = n == 1
+		return err
+	})
+	return a, reserved, err
+}
+
 func (s *sqliteStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
 	if _, err := s.st.forgiveAttempt.ExecContext(ctx, userID, string(kind), at.UnixMicro()); err != nil {
 		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)

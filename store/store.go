@@ -215,6 +215,11 @@ type Store interface {
 	// node, so parallel attempts cannot outrun the limit. An attempt that
 	// succeeds is forgiven with ForgiveAttempt.
 	ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error)
+	// Login is the first round's store work in one transaction: it reads
+	// the user's account (counts as before this attempt) and reserves a
+	// password attempt as ReserveAttempt does, with q.PasswordSince as the
+	// window's start.
+	Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error)
 	// ForgiveAttempt removes one failure of a kind recorded at exactly at.
 	ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error
 

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RedeemRaceHasOneWinner", testRedeemRace},
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
+		{"LoginReadsAndReservesAtTheLimit", testLogin},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
 		{"CreateChallengeSameStateConflicts", testCreateChallengeSameState},
@@ -720,6 +721,31 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 	}
 	if ok, _ := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 1); !ok {
 		t.Error("another user refused")
+	}
+}
+
+func testLogin(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	mustAdd(t, s, totp("mallory", base))
+	q := store.AccountQuery{PasswordSince: base.Add(-15 * time.Minute), CodeSince: base.Add(-15 * time.Minute), CodeDaySince: base.Add(-24 * time.Hour)}
+	a, ok, err := s.Login(ctx, "mallory", base, q, 5)
+	if err != nil || !ok || len(a.Methods) != 1 || a.PasswordFailures != 0 {
+		t.Fatalf("first login: %+v, %v, %v", a, ok, err)
+	}
+	// The reservation counts; the account shows the failures before it.
+	a, ok, err = s.Login(ctx, "mallory", base, q, 5)
+	if err != nil || !ok || a.PasswordFailures != 1 {
+		t.Fatalf("second login: failures %d, %v, %v", a.PasswordFailures, ok, err)
+	}
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		_, ok, err := s.Login(ctx, "mallory", base, q, 5)
+		return ok, err
+	})
+	if wins != 3 {
+		t.Errorf("%d of %d racing logins reserved an attempt, want the 3 left of 5", wins, Racers)
+	}
+	if _, ok, _ := s.Login(ctx, "nobody", base, q, 5); !ok {
+		t.Error("an unknown user is refused its first attempt")
 	}
 }
 
