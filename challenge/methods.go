@@ -53,16 +53,15 @@ func (e *Engine) usable(a store.Account) []store.Method {
 		seenTOTP = true
 		return dup
 	})
-	slices.SortStableFunc(out, func(x, y store.Method) int {
-		xd, yd := x.ID == a.DefaultMethod || (x.Kind == store.KindTOTP && isTOTPDefault(a)), y.ID == a.DefaultMethod || (y.Kind == store.KindTOTP && isTOTPDefault(a))
-		switch {
-		case xd && !yd:
-			return -1
-		case yd && !xd:
-			return 1
-		}
-		return 0
-	})
+	// The default first: it may be any TOTP app, which all share one line.
+	totpDefault := isTOTPDefault(a)
+	if i := slices.IndexFunc(out, func(m store.Method) bool {
+		return m.ID == a.DefaultMethod || (m.Kind == store.KindTOTP && totpDefault)
+	}); i > 0 {
+		def := out[i]
+		copy(out[1:i+1], out[:i])
+		out[0] = def
+	}
 	return out
 }
 

@@ -1,23 +1,16 @@
 package store
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"kakunin/internal/secret"
+	"kakunin/internal/testenv"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -134,7 +127,7 @@ encryption:
 
 func TestConfigPostgresDSNToARemoteHostMustVerifyTLS(t *testing.T) {
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, testCAPEM(t), 0o600); err != nil {
+	if err := os.WriteFile(ca, testenv.CAPEM(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	const refused = "dsn: connects to a host other than the loopback address or a Unix socket without verifying its TLS certificate: use sslmode=verify-full"
@@ -199,27 +192,4 @@ func TestConfigYAMLInsecureNoTLS(t *testing.T) {
 	if !c.InsecureNoTLS {
 		t.Error("insecure_no_tls not decoded")
 	}
-}
-
-// testCAPEM is a self-signed CA certificate, for sslrootcert.
-func testCAPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kakunin test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -40,26 +40,35 @@ type fakeTwilio struct {
 	forms []url.Values
 }
 
-func (f *fakeTwilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := f.t
+// checkTwilioRequest checks what Twilio checks of every API request (a
+// POST to the account's resource, basic auth, a form body) and answers as
+// Twilio does when it fails. It reports whether the request may go on.
+func checkTwilioRequest(t *testing.T, w http.ResponseWriter, r *http.Request, resource string) bool {
 	w.Header().Set("Content-Type", "application/json")
-	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/Messages.json" {
+	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/"+resource {
 		t.Errorf("request %s %s", r.Method, r.URL.Path)
 		w.WriteHeader(http.StatusNotFound)
 		json.NewEncoder(w).Encode(map[string]any{"code": 20404, "message": "The requested resource was not found", "status": 404})
-		return
+		return false
 	}
 	if user, pass, ok := r.BasicAuth(); !ok || user != testSID || pass != testToken {
 		t.Errorf("basic auth %q/%q (ok %v)", user, pass, ok)
 		w.WriteHeader(http.StatusUnauthorized)
 		json.NewEncoder(w).Encode(map[string]any{"code": 20003, "message": "Authenticate", "status": 401})
-		return
+		return false
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
 		t.Errorf("Content-Type %q", ct)
 	}
 	if err := r.ParseForm(); err != nil {
 		t.Errorf("parse form: %v", err)
+	}
+	return true
+}
+
+func (f *fakeTwilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !checkTwilioRequest(f.t, w, r, "Messages.json") {
+		return
 	}
 	f.mu.Lock()
 	f.forms = append(f.forms, r.PostForm)

@@ -24,24 +24,8 @@ const (
 // fakeCalls speaks the slice of Twilio's Calls API kakunin uses.
 func fakeCalls(t *testing.T, forms chan<- url.Values) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+testSID+"/Calls.json" {
-			t.Errorf("request %s %s", r.Method, r.URL.Path)
-			w.WriteHeader(http.StatusNotFound)
-			json.NewEncoder(w).Encode(map[string]any{"code": 20404, "message": "The requested resource was not found", "status": 404})
+		if !checkTwilioRequest(t, w, r, "Calls.json") {
 			return
-		}
-		if user, pass, ok := r.BasicAuth(); !ok || user != testSID || pass != testToken {
-			t.Errorf("basic auth %q/%q (ok %v)", user, pass, ok)
-			w.WriteHeader(http.StatusUnauthorized)
-			json.NewEncoder(w).Encode(map[string]any{"code": 20003, "message": "Authenticate", "status": 401})
-			return
-		}
-		if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
-			t.Errorf("Content-Type %q", ct)
-		}
-		if err := r.ParseForm(); err != nil {
-			t.Errorf("parse form: %v", err)
 		}
 		forms <- r.PostForm
 		w.WriteHeader(http.StatusCreated)

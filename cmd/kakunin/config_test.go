@@ -2,16 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +18,7 @@ import (
 	"kakunin/challenge"
 	"kakunin/configs"
 	"kakunin/internal/demodir"
+	"kakunin/internal/testenv"
 )
 
 // exampleSecrets are values for the environment variables the example
@@ -63,7 +57,7 @@ func TestCheckConfig(t *testing.T) {
 		for _, p := range exampleEtcPath.FindAllString(used, -1) {
 			content := exampleFileSecret
 			if strings.HasSuffix(p, ".pem") {
-				content = testCAPEM(t)
+				content = string(testenv.CAPEM(t))
 			}
 			writeFile(t, dir, filepath.Base(p), content)
 		}
@@ -165,29 +159,6 @@ flow:
 			}
 		})
 	}
-}
-
-// testCAPEM is a self-signed CA certificate in PEM, for ca_file.
-func testCAPEM(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kakunin test directory CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 // TestDemoConfigIsValid checks that what `kakunin demo` writes parses, and

@@ -122,31 +122,36 @@ Stop with Ctrl-C.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func enrollDemoUser(cfg *config, id, seedPath string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, os.Stderr))
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	admin, err := challenge.NewAdmin(cfg.Flow, st)
-	if err != nil {
-		return nil, err
-	}
-	seed, _, err := challenge.NewTOTPKey(cfg.Flow.Issuer, id)
-	if err != nil {
-		return nil, err
-	}
-	if _, _, err := admin.AddTOTP(ctx, id, "demo app", seed, "demo"); err != nil {
-		return nil, err
-	}
-	text := []byte(challenge.EncodeTOTPSecret(seed))
-	return text, os.WriteFile(seedPath, text, 0o600)
+	var text []byte
+	err := withDemoAdmin(cfg, func(ctx context.Context, admin *challenge.Admin) error {
+		seed, _, err := challenge.NewTOTPKey(cfg.Flow.Issuer, id)
+		if err != nil {
+			return err
+		}
+		if _, _, err := admin.AddTOTP(ctx, id, "demo app", seed, "demo"); err != nil {
+			return err
+		}
+		text = []byte(challenge.EncodeTOTPSecret(seed))
+		return os.WriteFile(seedPath, text, 0o600)
+	})
+	return text, err
 }
 
 // enrollDemoPhones gives the first demo user its phone as a second method
 // (so its first challenge is a menu) and the SMS demo user its phone only.
 func enrollDemoPhones(cfg *config, users []demodir.User) error {
+	return withDemoAdmin(cfg, func(ctx context.Context, admin *challenge.Admin) error {
+		for _, u := range []demodir.User{users[demoUser], users[demoPhoneUser]} {
+			if _, err := admin.AddPhone(ctx, u.ID, store.KindPhone, u.Phone, "", "demo phone", "demo"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// withDemoAdmin runs f with the help-desk operations on the demo's store.
+func withDemoAdmin(cfg *config, f func(context.Context, *challenge.Admin) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, os.Stderr))
@@ -158,12 +163,7 @@ func enrollDemoPhones(cfg *config, users []demodir.User) error {
 	if err != nil {
 		return err
 	}
-	for _, u := range []demodir.User{users[demoUser], users[demoPhoneUser]} {
-		if _, err := admin.AddPhone(ctx, u.ID, store.KindPhone, u.Phone, "", "demo phone", "demo"); err != nil {
-			return err
-		}
-	}
-	return nil
+	return f(ctx, admin)
 }
 
 // persistentSecret reads a random secret from path, creating it on first
