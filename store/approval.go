@@ -13,6 +13,9 @@ const (
 	ApprovalPending  ApprovalStatus = "pending"
 	ApprovalApproved ApprovalStatus = "approved"
 	ApprovalDenied   ApprovalStatus = "denied"
+	// ApprovalWrongNumber: the user picked another number than the VPN
+	// client showed (number matching), which denies.
+	ApprovalWrongNumber ApprovalStatus = "wrong_number"
 	// ApprovalFraud: the user said the sign-in was not theirs.
 	ApprovalFraud ApprovalStatus = "fraud"
 	// ApprovalTimeout: nobody answered before the request gave up.
@@ -25,7 +28,7 @@ const (
 // Valid reports whether s is a known status.
 func (s ApprovalStatus) Valid() bool {
 	switch s {
-	case ApprovalPending, ApprovalApproved, ApprovalDenied, ApprovalFraud, ApprovalTimeout, ApprovalFailed:
+	case ApprovalPending, ApprovalApproved, ApprovalDenied, ApprovalWrongNumber, ApprovalFraud, ApprovalTimeout, ApprovalFailed:
 		return true
 	}
 	return false
