@@ -407,7 +407,10 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 	switch {
 	case !hasPassword && p.Get(rfc2865.CHAPPassword_Type) != nil:
 		reason = "chap_unsupported"
-	case !hasPassword:
+	case !hasPassword && len(req.State) == 0:
+		// With a State it is an answer to a challenge, and an empty
+		// one may mean "Enter" (push number matching): RFC 2865 lets a
+		// request carry a State instead of a password.
 		reason = "no_password"
 	case req.UserName == "":
 		reason = "no_user_name"
