@@ -1,6 +1,7 @@
 package challenge
 
 import (
+	"context"
 	"net/netip"
 )
 
@@ -58,12 +59,17 @@ const (
 	Challenge
 	// Drop sends nothing at all.
 	Drop
+	// Hold: the answer waits for a push or a call to be approved. The
+	// transport calls Wait, on a goroutine of its own, for the decision.
+	Hold
 )
 
 func (o Outcome) String() string {
 	switch o {
 	case Accept:
 		return "accept"
+	case Hold:
+		return "hold"
 	case Challenge:
 		return "challenge"
 	case Drop:
@@ -89,4 +95,9 @@ type Decision struct {
 	Reason string
 	// Method is the second-factor method used or offered ("totp", "none").
 	Method string
+	// Wait (Hold only) blocks until the approval is decided or ctx ends
+	// and returns the final decision, never Hold. The waiting costs a
+	// goroutine with a small stack and a channel: the request's work
+	// (directory, store, provider) is done before Hold is returned.
+	Wait func(ctx context.Context) Decision
 }

@@ -116,6 +116,25 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 	} else {
 		d = e.firstRound(ctx, req, start)
 	}
+	if d.Outcome == Hold {
+		wait := d.Wait
+		d.Wait = func(ctx context.Context) Decision {
+			d := wait(ctx)
+			e.record(ctx, req, d, began)
+			return d
+		}
+		if req.Hold == nil {
+			// A caller that cannot hold requests (tests, tools) waits here.
+			return d.Wait(ctx)
+		}
+		return d
+	}
+	e.record(ctx, req, d, began)
+	return d
+}
+
+// record counts a final decision and writes its audit record.
+func (e *Engine) record(ctx context.Context, req *Request, d Decision, began time.Time) {
 	if d.Method == "" {
 		d.Method = "none"
 	}
@@ -132,7 +151,6 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 		slog.String("calling_station_id", req.CallingStationID),
 		slog.String("nas_identifier", req.NASIdentifier),
 	)
-	return d
 }
 
 // auditUser keeps the audit log free of whatever an attacker typed as a user

@@ -85,20 +85,16 @@ func (w *watcher) count() int {
 	return len(w.waiting)
 }
 
-// wait blocks until the approval is decided or ctx ends.
-func (w *watcher) wait(ctx context.Context, st store.Store, id string) (store.Approval, error) {
-	ch := w.register(id)
-	defer w.unregister(id, ch)
-	// Decided before we started listening?
+// subscribe starts listening for the approval's decision: the channel
+// receives it once. If it was decided before (read from the store), that
+// is returned as decided. stop unsubscribes.
+func (w *watcher) subscribe(ctx context.Context, st store.Store, id string) (ch chan store.Approval, decided *store.Approval, stop func()) {
+	ch = w.register(id)
+	stop = func() { w.unregister(id, ch) }
 	if a, err := st.GetApproval(ctx, id); err == nil && a.Status != store.ApprovalPending {
-		return a, nil
+		return ch, &a, stop
 	}
-	select {
-	case a := <-ch:
-		return a, nil
-	case <-ctx.Done():
-		return store.Approval{}, ctx.Err()
-	}
+	return ch, nil, stop
 }
 
 // clockSkew is how far the nodes' clocks may disagree: the watcher looks
@@ -208,25 +204,38 @@ func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.
 	return Decision{}, false
 }
 
-// hold waits for the approval's outcome, at most until it expires or the
-// hold timeout.
+// hold returns a Hold decision whose Wait waits for the approval's
+// outcome, at most until it expires or the hold timeout. Everything that
+// needs the directory, the store or a deep stack is done here, on the
+// deciding goroutine; Wait only selects on a channel and a timer, so a
+// goroutine per held request stays small.
 func (e *Engine) hold(ctx context.Context, req *Request, a store.Approval, now time.Time) Decision {
 	if req.Hold != nil && !req.Hold() {
 		e.close(ctx, a, store.ApprovalFailed)
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgBusy), Reason: "busy", Method: a.Kind}
 	}
-	e.m.held.Inc()
-	defer e.m.held.Dec()
+	ch, decided, stop := e.watch.subscribe(ctx, e.st, a.ID)
+	if decided != nil {
+		stop()
+		return e.outcome(*decided)
+	}
 	wait := min(a.ExpiresAt.Sub(now), e.cfg.Hold.Timeout)
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	got, err := e.watch.wait(wctx, e.st, a.ID)
-	if err != nil {
+	return Decision{Outcome: Hold, Method: a.Kind, Reason: "held", Wait: func(ctx context.Context) Decision {
+		defer stop()
+		e.m.held.Inc()
+		defer e.m.held.Dec()
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case got := <-ch:
+			return e.outcome(got)
+		case <-t.C:
+		case <-ctx.Done():
+		}
 		// No answer in time, or the server is stopping: close the
 		// approval, so that a late approval cannot count.
-		got = e.close(ctx, a, store.ApprovalTimeout)
-	}
-	return e.outcome(got)
+		return e.outcome(e.close(ctx, a, store.ApprovalTimeout))
+	}}
 }
 
 // close decides a pending approval as status and returns where it stands

@@ -494,14 +494,29 @@ func (s *Server) decide(e *cacheEntry, r *request, req *challenge.Request) {
 		release()
 		return true
 	}
+	waiting := false // the held counter passed on to the waiter
 	defer func() {
-		if held {
+		if held && !waiting {
 			s.held.Add(-1)
 		}
 	}()
 
 	start := time.Now()
 	d, ok := s.authenticate(req)
+	if ok && d.Outcome == challenge.Hold {
+		if !req.Hold() {
+			d = challenge.Decision{Outcome: challenge.Reject, Reason: "busy"}
+		} else {
+			// The wait runs on a goroutine of its own, started with a
+			// small stack: this worker's stack grew in the directory and
+			// the store, and ten thousand held requests would keep ten
+			// thousand of those.
+			waiting = true
+			s.decisions.Add(1)
+			go s.await(e, r, req, d.Wait, start)
+			return
+		}
+	}
 	elapsed := time.Since(start)
 	outcome := d.Outcome.String()
 	var resp []byte
@@ -518,6 +533,32 @@ func (s *Server) decide(e *cacheEntry, r *request, req *challenge.Request) {
 	}
 	s.metrics.duration.WithLabelValues(outcome).Observe(elapsed.Seconds())
 	release()
+	s.complete(e, r, resp)
+}
+
+// await waits for a held request's decision and answers it.
+func (s *Server) await(e *cacheEntry, r *request, req *challenge.Request, wait func(context.Context) challenge.Decision, start time.Time) {
+	defer s.decisions.Done()
+	defer s.held.Add(-1)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	d, ok := func() (d challenge.Decision, ok bool) {
+		defer func() {
+			if v := recover(); v != nil {
+				ok = false
+				s.metrics.drop(dropPanic)
+				s.log.Error("panic in a held decision; request dropped", "client", req.Client,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+		}()
+		return wait(ctx), true
+	}()
+	var resp []byte
+	outcome := challenge.Drop.String()
+	if ok && d.Outcome != challenge.Hold {
+		resp, outcome = s.accessResponse(r, d), d.Outcome.String()
+	}
+	s.metrics.duration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	s.complete(e, r, resp)
 }
 

@@ -23,6 +23,7 @@ func runBench(args []string) error {
 	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")
 	fs.BoolVar(&o.BindTemplate, "bind-template", false, "configure kakunin with ldap.bind_template (bind without a search; the groups are then read after the bind)")
+	fs.IntVar(&o.Held, "held", 0, "instead of the naive loop: hold this many push requests (a push gateway that never answers) and measure the TOTP flow without and with them")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +44,14 @@ func runBench(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.Held > 0 {
+		r, err := bench.RunHeld(ctx, o)
+		if err != nil {
+			return err
+		}
+		bench.ReportHeld(os.Stdout, o, r)
+		return nil
+	}
 	naive, flow, err := bench.Run(ctx, o)
 	if err != nil {
 		return err

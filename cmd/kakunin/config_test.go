@@ -16,6 +16,7 @@ import (
 	"layeh.com/radius"
 
 	"kakunin/challenge"
+	"kakunin/challenge/webpush"
 	"kakunin/configs"
 	"kakunin/internal/demodir"
 	"kakunin/internal/testenv"
@@ -56,8 +57,15 @@ func TestCheckConfig(t *testing.T) {
 		dir := t.TempDir()
 		for _, p := range exampleEtcPath.FindAllString(used, -1) {
 			content := exampleFileSecret
-			if strings.HasSuffix(p, ".pem") {
+			switch {
+			case strings.HasSuffix(p, ".pem"):
 				content = string(testenv.CAPEM(t))
+			case strings.HasSuffix(p, "vapid.key"):
+				priv, _, err := webpush.GenerateVAPID()
+				if err != nil {
+					t.Fatal(err)
+				}
+				content = priv
 			}
 			writeFile(t, dir, filepath.Base(p), content)
 		}
@@ -180,8 +188,10 @@ func TestDemoConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := persistentSecret(filepath.Join(data, "store.key"), 32); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"store.key", "callback.key"} {
+		if _, err := persistentSecret(filepath.Join(data, f), 32); err != nil {
+			t.Fatal(err)
+		}
 	}
 	writeFile(t, data, "ldap.secret", dir.BindPassword())
 	text := demoConfig(data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", dir)

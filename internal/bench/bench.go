@@ -49,6 +49,10 @@ type Options struct {
 	Kakunin       string        // the kakunin binary to run as the server
 	Dir           string        // work directory (slapd, store, logs)
 	Out           io.Writer     // progress and the report
+	Held          int           // RunHeld: push requests to hold beside the TOTP flow
+
+	// Extra configuration for the server (RunHeld).
+	extraConfig, flowConfig, radiusConfig string
 }
 
 // Result is one phase's measurement.
@@ -444,10 +448,11 @@ func startServer(ctx context.Context, opt Options, sl *testenv.Slapd, sc store.C
 	cfg := fmt.Sprintf(`radius:
   listen: [%q]
   accounting_listen: []
-  clients:
+%s  clients:
     - name: bench
       addresses: [127.0.0.1]
       secret: %q
+      password_suffix: true
 ldap:
   urls: [%q]
   bind_dn: %q
@@ -458,13 +463,14 @@ ldap:
     keys:
       - id: bench
         key: %q
-metrics:
+flow:
+%smetrics:
   listen: 127.0.0.1:%d
   pprof: true
 log:
   format: json
-`, s.radiusAddr, s.secret, sl.URL, sl.ServiceDN, sl.ServicePassword, sl.PeopleDN, bindTemplate, group,
-		storeSection, sc.Encryption.Keys[0].Key.Value(), metricsPort)
+%s`, s.radiusAddr, opt.radiusConfig, s.secret, sl.URL, sl.ServiceDN, sl.ServicePassword, sl.PeopleDN, bindTemplate, group,
+		storeSection, sc.Encryption.Keys[0].Key.Value(), opt.flowConfig, metricsPort, opt.extraConfig)
 	path := filepath.Join(opt.Dir, "kakunin.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
