@@ -155,6 +155,8 @@ type Redemption struct {
 // concurrent use by many goroutines and by several processes sharing one
 // database.
 type Store interface {
+	Sessions
+
 	// GetUser returns ErrNotFound for an unknown user.
 	GetUser(ctx context.Context, id string) (User, error)
 	// PutUser creates or updates a user. It keeps CreatedAt of an existing
