@@ -47,8 +47,10 @@ type Server struct {
 	secure bool
 	pages  map[string]*template.Template
 
-	srv *http.Server
-	ln  net.Listener
+	srv       *http.Server
+	ln        net.Listener
+	stopPurge context.CancelFunc
+	purged    chan struct{}
 }
 
 // Option changes a Server at construction.
@@ -165,6 +167,9 @@ func (s *Server) Start() error {
 			s.log.Error("portal stopped", "err", err)
 		}
 	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopPurge, s.purged = cancel, make(chan struct{})
+	go func() { defer close(s.purged); s.maintain(ctx, time.Minute) }()
 	s.log.Info("serving the enrollment portal", "addr", ln.Addr().String(), "tls", s.cfg.TLS(), "secure_cookies", s.secure)
 	return nil
 }
@@ -172,10 +177,14 @@ func (s *Server) Start() error {
 // Addr is where Start listens.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Shutdown stops accepting and waits for requests in flight up to ctx.
+// Shutdown stops accepting, waits for requests in flight up to ctx and
+// stops purging expired sessions.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.stopPurge()
+	<-s.purged
+	return err
 }

@@ -110,8 +110,8 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, sess *st
 	return s.st.DeleteSession(ctx, sess.Token)
 }
 
-// Maintain deletes expired sessions every interval until ctx ends.
-func (s *Server) Maintain(ctx context.Context, interval time.Duration) {
+// maintain deletes expired sessions every interval until ctx ends.
+func (s *Server) maintain(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -35,6 +35,7 @@ func runDemo(args []string) error {
 	acctAddr := flags.String("accounting", "127.0.0.1:1813", "RADIUS accounting address")
 	metricsAddr := flags.String("metrics", "127.0.0.1:9812", "metrics and health-check address")
 	ldapAddr := flags.String("ldap", "127.0.0.1:0", "address of the embedded demo directory")
+	portalAddr := flags.String("portal", "127.0.0.1:8080", "enrollment portal address (plain HTTP: keep it on loopback)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, dir)
+	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, dir) + demoPortal(*portalAddr)
 	cfgPath := filepath.Join(abs, "kakunin.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
@@ -89,6 +90,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Flow.EnrollURL = "http://" + *portalAddr + "/"
 	// SMS codes are printed on this terminal instead of being sent.
 	cfg.SMS.Provider, cfg.SMS.demo = "console", true
 
@@ -100,6 +102,7 @@ kakunin demo is running.
   directory  %s (demo users from configs/demo-users.yaml)
   store      %s
   metrics    http://%s/metrics  (readiness: /readyz)
+  portal     http://%s/  (enrollment; e.g. sign in as %s, password %s, who has no method yet)
 
 Sign in as the demo user %s (%s) from another terminal:
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s -totp-secret %s
@@ -112,7 +115,7 @@ Or enroll your own app for another demo user and scan the QR code:
 Help desk view:
   go run ./cmd/kakunin user show -config %s %s
 Stop with Ctrl-C.
-`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr,
+`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr, *portalAddr, users[3].ID, users[3].Password,
 			u.ID, u.Name, *radiusAddr, radiusSecret, u.ID, shellQuote(u.Password), seedText, seedText,
 			sms.ID, sms.Name, *radiusAddr, radiusSecret, sms.ID, shellQuote(sms.Password),
 			cfgPath, cfgPath, u.ID)

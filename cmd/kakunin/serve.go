@@ -22,6 +22,7 @@ import (
 
 	"kakunin/challenge"
 	"kakunin/ldapauth"
+	"kakunin/portal"
 	"kakunin/radius"
 	"kakunin/store"
 )
@@ -35,6 +36,7 @@ type app struct {
 	dir     *ldapauth.Directory
 	engine  *challenge.Engine
 	radius  *radius.Server
+	portal  *portal.Server
 	http    *http.Server
 	httpLn  net.Listener
 	stopBg  context.CancelFunc
@@ -110,6 +112,9 @@ func (a *app) start() error {
 		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go a.http.Serve(ln)
 	}
+	if err := a.startPortal(); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBg, a.bgDone = cancel, make(chan struct{})
 	go func() { defer close(a.bgDone); a.engine.Maintain(bg, time.Minute) }()
@@ -151,6 +156,7 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 // context's deadline, then closes the store and the directory.
 func (a *app) shutdown(ctx context.Context) error {
 	err := a.radius.Shutdown(ctx)
+	a.stopPortal(ctx)
 	if a.http != nil {
 		a.http.Shutdown(ctx)
 	}
