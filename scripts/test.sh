@@ -13,6 +13,8 @@ command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 # The portal's end-to-end test drives Debian's Chromium headless.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# A Japanese font, so the portal's screenshots show text, not boxes.
+[ -e /usr/share/fonts/opentype/ipafont-gothic ] || need+=(fonts-ipafont-gothic)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
