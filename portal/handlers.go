@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ type page struct {
 	Lang     string
 	Self     string // this page's URL, for the language switch
 	SignedIn bool
+	Session  bool // signed in, or half-way (password checked)
 	UserID   string
 	Title    string // text key
 	Error    string // text key
@@ -186,6 +188,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, v *visit, status
 	if r.Method != http.MethodGet {
 		p.Self = r.URL.Path
 	}
+	p.Session = v.sess != nil
 	if v.sess != nil && !s.needsCode(v) {
 		p.SignedIn, p.UserID = true, v.user.ID
 	}
@@ -292,14 +295,30 @@ type codeData struct {
 	Action, Next string
 	StepUp       bool
 	Minutes      int
+	NoApp        bool // the user has methods, but none the portal can check
+}
+
+// Only authenticator apps' codes can be checked here so far; a user with
+// only phones (enrolled by the help desk) is told so rather than let in on
+// the password alone.
+func hasApp(ms []store.Method) bool {
+	return slices.ContainsFunc(ms, func(m store.Method) bool { return m.Kind == store.KindTOTP })
 }
 
 func (s *Server) codePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", D: codeData{Action: "/signin/code"}})
+	p := page{Title: "code_title", D: codeData{Action: "/signin/code", NoApp: !hasApp(v.methods)}}
+	if !hasApp(v.methods) {
+		p.Error = "err_no_app"
+	}
+	s.render(w, r, v, http.StatusOK, "code", p)
 }
 
 func (s *Server) code(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
+	if !hasApp(v.methods) {
+		s.codePage(w, r, v)
+		return
+	}
 	if key := s.verify(ctx, v, r.PostFormValue("code")); key != "" {
 		s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", Error: key, D: codeData{Action: "/signin/code"}})
 		return

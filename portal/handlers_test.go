@@ -390,3 +390,24 @@ func TestConfigValidateNamesKeys(t *testing.T) {
 		t.Errorf("loopback dev: %v, secure %v", err, dev.secureCookies())
 	}
 }
+
+func TestUserWithOnlyAPhoneIsNotLetInOnThePassword(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.admin.AddPhone(t.Context(), userID, store.KindPhone, "+81 90 1234 5678", "", "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	r := b.signIn(userID, password, nil)
+	if r.path != "/signin/code" || errorOf(r) != text("ja", "err_no_app") || strings.Contains(r.body, `id="code"`) {
+		t.Fatalf("phone-only user after the password: %s, error %q", r.path, errorOf(r))
+	}
+	if r := b.post("/signin/code", url.Values{"code": {"123456"}}); r.path != "/signin/code" {
+		t.Errorf("code posted anyway: %s", r.path)
+	}
+	if r := b.get("/setup/app"); r.path != "/signin/code" {
+		t.Errorf("adding an app on the password alone: %s", r.path)
+	}
+	if !strings.Contains(b.get("/signin/code").body, `id="signout"`) {
+		t.Error("no way to sign out half-way")
+	}
+}

@@ -36,6 +36,7 @@ var texts = map[string]map[string]string{
 		"err_bad_code":        "コードが正しくありません。認証アプリに表示されている現在の6桁のコードを入力してください。",
 		"err_app_limit":       "認証アプリは5つまでしか登録できません。新しいアプリを追加するには、先に使わなくなったアプリを削除してください。",
 		"err_no_method":       "そのサインイン方法は見つかりません。",
+		"err_no_app":          "登録済みの方法（電話など）はこのポータルでの本人確認にはまだ使えません。ヘルプデスクにお問い合わせください。",
 
 		"signin_title":    "サインイン",
 		"signin_intro":    "10桁のIDとパスワードでサインインしてください。",
@@ -141,6 +142,7 @@ var texts = map[string]map[string]string{
 		"err_bad_code":        "That code is not correct. Enter the current 6-digit code from your authenticator app.",
 		"err_app_limit":       "You can register at most 5 authenticator apps. Delete one you no longer use before adding another.",
 		"err_no_method":       "That sign-in method was not found.",
+		"err_no_app":          "Your registered methods (such as a phone) cannot be used to verify your identity in this portal yet. Contact the help desk.",
 
 		"signin_title":    "Sign in",
 		"signin_intro":    "Sign in with your 10-digit ID and password.",
