@@ -718,5 +718,16 @@ func (s *Server) deleteMethod(w http.ResponseWriter, r *http.Request, v *visit) 
 		redirect(w, r, "/") // nothing left: first-method setup again
 		return
 	}
+	if id == v.user.DefaultMethod {
+		// The store cleared the default; the oldest remaining method
+		// takes its place, as the first one enrolled did.
+		next := v.methods[0].ID
+		if next == id {
+			next = v.methods[1].ID
+		}
+		if err := s.admin.SetDefault(r.Context(), v.user.ID, next, "portal"); err != nil {
+			s.log.Warn("portal: new default after deleting the default", "user", v.user.ID, "err", err)
+		}
+	}
 	redirect(w, r, "/security?notice=deleted")
 }

@@ -411,3 +411,33 @@ func TestUserWithOnlyAPhoneIsNotLetInOnThePassword(t *testing.T) {
 		t.Error("no way to sign out half-way")
 	}
 }
+
+func TestDeletingTheDefaultMakesTheOldestRemainingOneDefault(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.enroll(userID, password)
+	b.addApp("second")
+	b.addApp("third")
+	ms, _ := e.st.Methods(t.Context(), userID)
+	if u, _ := e.st.GetUser(t.Context(), userID); u.DefaultMethod != ms[0].ID {
+		t.Fatalf("default %q, want the first app", u.DefaultMethod)
+	}
+	if r := b.post("/security/delete", url.Values{"method": {ms[0].ID}}); r.path != "/security?notice=deleted" {
+		t.Fatalf("delete: %s", r.path)
+	}
+	if u, _ := e.st.GetUser(t.Context(), userID); u.DefaultMethod != ms[1].ID {
+		t.Errorf("default after deleting it: %q, want the oldest remaining %q", u.DefaultMethod, ms[1].ID)
+	}
+}
+
+func TestHelpDeskResetEndsPortalSessions(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.enroll(userID, password)
+	if err := e.admin.Reset(t.Context(), userID, "cli:test"); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.get("/security"); r.path != "/signin?notice=session_ended" {
+		t.Errorf("after a help-desk reset: %s, want signed out", r.path)
+	}
+}

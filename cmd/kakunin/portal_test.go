@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"kakunin/challenge"
@@ -63,6 +65,22 @@ func TestPortalGuideInChromium(t *testing.T) {
 	defer cancel()
 	ctx, cancel = context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
+	// The pages must work under their CSP: whatever it blocks, the
+	// browser reports in its log.
+	var (
+		mu         sync.Mutex
+		violations []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil &&
+			(strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Source == cdplog.EntrySourceJavascript) {
+			mu.Lock()
+			violations = append(violations, e.Entry.Text)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -275,6 +293,11 @@ func TestPortalGuideInChromium(t *testing.T) {
 		"first app's seed":  challenge.EncodeTOTPSecret(seed1),
 		"second app's seed": challenge.EncodeTOTPSecret(seed2),
 	})
+	mu.Lock()
+	if len(violations) > 0 {
+		t.Errorf("the browser reported CSP violations or script errors:\n%s", strings.Join(violations, "\n"))
+	}
+	mu.Unlock()
 	t.Logf("screenshots in %s", shots)
 }
 
