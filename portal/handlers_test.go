@@ -441,3 +441,81 @@ func TestHelpDeskResetEndsPortalSessions(t *testing.T) {
 		t.Errorf("after a help-desk reset: %s, want signed out", r.path)
 	}
 }
+
+func TestSessionCookieAttributes(t *testing.T) {
+	for _, c := range []struct {
+		what   string
+		cfg    Config
+		name   string
+		secure bool
+	}{
+		{"plain HTTP on loopback (demo)", Config{Listen: "127.0.0.1:0"}, "kakunin", false},
+		{"behind a TLS proxy", Config{Listen: "0.0.0.0:0", PublicURL: "https://mfa.example.ac.jp/"}, "__Host-kakunin", true},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			e := newEnvWith(t, c.cfg)
+			req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/signin", strings.NewReader(url.Values{"id": {userID}, "password": {password}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var session *http.Cookie
+			for _, ck := range resp.Cookies() {
+				if strings.HasSuffix(ck.Name, "kakunin") {
+					session = ck
+				}
+			}
+			if session == nil {
+				t.Fatalf("no session cookie: %q", resp.Header.Values("Set-Cookie"))
+			}
+			if session.Name != c.name || session.Secure != c.secure || !session.HttpOnly ||
+				session.SameSite != http.SameSiteLaxMode || session.Path != "/" || session.Domain != "" {
+				t.Errorf("cookie %+v, want %s, Secure=%v, HttpOnly, SameSite=Lax, Path=/, no Domain", session, c.name, c.secure)
+			}
+			if len(session.Value) < 43 {
+				t.Errorf("token of %d characters, want 256 bits", len(session.Value))
+			}
+		})
+	}
+}
+
+func TestSessionWorksOnEveryNode(t *testing.T) {
+	e := newEnv(t)
+	other := e.node()
+	b := e.browser()
+	b.signIn(userID, password, nil) // on the first node
+	// The cookie jar sends the cookie to the second node too (same host).
+	req, _ := http.NewRequest(http.MethodGet, other.URL+"/apply", nil)
+	if r := b.do(req); r.path != "/apply" || !strings.Contains(r.body, `id="signout"`) {
+		t.Errorf("second node: %s, want the signed-in apply page", r.path)
+	}
+}
+
+func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.enroll(userID, password)
+	if _, err := e.admin.AddPhone(t.Context(), userID, store.KindOfficePhone, "+81 3 1234 5678", "204", "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := b.get("/security")
+	// html/template writes the "+" as &#43;: compare the rest.
+	masked := strings.TrimPrefix(challenge.MaskPhone("+81312345678"), "+81 ")
+	if strings.Contains(r.body, "12345678") || !strings.Contains(r.body, masked) {
+		t.Errorf("the phone is not masked on the security page")
+	}
+	for _, want := range []string{text("ja", "kind_office_phone"), text("ja", "ext", "204"), "年", text("ja", "sec_default_mark")} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("Japanese page lacks %q", want)
+		}
+	}
+	r = b.get("/lang?to=en&next=/security")
+	now := time.Now().Local()
+	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", now.Format("Jan 2006")} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("English page lacks %q", want)
+		}
+	}
+}

@@ -51,9 +51,14 @@ type env struct {
 	admin  *challenge.Admin
 	clock  *clock
 	dbPath string // the SQLite file, for raw checks
+	eng    *challenge.Engine
+	issuer string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, Config{Listen: "127.0.0.1:0"}) }
+
+// newEnvWith is newEnv with another portal configuration.
+func newEnvWith(t *testing.T, pc Config) *env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir, err := demodir.Start("", []demodir.User{
@@ -97,7 +102,6 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := Config{Listen: "127.0.0.1:0"}
 	pc.SetDefaults()
 	if err := pc.Validate(); err != nil {
 		t.Fatal(err)
@@ -108,7 +112,19 @@ func newEnv(t *testing.T) *env {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &env{t: t, srv: srv, ts: ts, st: st, admin: admin, clock: clk, dbPath: sc.Path}
+	return &env{t: t, srv: srv, ts: ts, st: st, admin: admin, clock: clk, dbPath: sc.Path, eng: eng, issuer: fc.Issuer}
+}
+
+// node starts another portal on the same store and engine, as a second
+// kakunin node behind a load balancer would be.
+func (e *env) node() *httptest.Server {
+	srv, err := New(e.srv.cfg, e.eng, e.admin, e.st, e.issuer, e.srv.log, nil, WithClock(e.clock.now))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	e.t.Cleanup(ts.Close)
+	return ts
 }
 
 // browser is a cookie-keeping client that follows redirects.
