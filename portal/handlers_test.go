@@ -519,3 +519,16 @@ func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectoryDownSaysUnavailableNotWrongPassword(t *testing.T) {
+	e := newEnv(t)
+	e.dir.Stop()
+	b := e.browser()
+	r := b.post("/signin", url.Values{"id": {userID}, "password": {password}})
+	if r.path != "/signin" || errorOf(r) != text("ja", "err_unavailable") {
+		t.Errorf("directory down: %s, error %q, want the unavailable message", r.path, errorOf(r))
+	}
+	if n, _ := e.st.CountFailures(t.Context(), userID, store.FailPassword, time.Time{}); n != 0 {
+		t.Errorf("%d password failures counted while the directory was down", n)
+	}
+}

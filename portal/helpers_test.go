@@ -53,6 +53,7 @@ type env struct {
 	dbPath string // the SQLite file, for raw checks
 	eng    *challenge.Engine
 	issuer string
+	dir    *demodir.Directory
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, Config{Listen: "127.0.0.1:0"}) }
@@ -112,7 +113,7 @@ func newEnvWith(t *testing.T, pc Config) *env {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &env{t: t, srv: srv, ts: ts, st: st, admin: admin, clock: clk, dbPath: sc.Path, eng: eng, issuer: fc.Issuer}
+	return &env{t: t, srv: srv, ts: ts, st: st, admin: admin, clock: clk, dbPath: sc.Path, eng: eng, issuer: fc.Issuer, dir: dir}
 }
 
 // node starts another portal on the same store and engine, as a second
