@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -212,7 +213,8 @@ func (a *Admin) Reset(ctx context.Context, id, actor string) error {
 	return a.st.Audit(ctx, store.Event{At: a.now(), UserID: id, Actor: actor, Action: "reset"})
 }
 
-// Unlock clears the user's failure counters.
+// Unlock clears the user's failure counters and the lock a fraud report
+// put on the user's push and phone methods.
 func (a *Admin) Unlock(ctx context.Context, id, actor string) error {
 	if !a.user.MatchString(id) {
 		return ErrBadUser
@@ -220,5 +222,44 @@ func (a *Admin) Unlock(ctx context.Context, id, actor string) error {
 	if err := a.st.ClearFailures(ctx, id); err != nil {
 		return err
 	}
+	if err := a.st.SetOutOfBandLock(ctx, id, false, a.now()); err != nil {
+		return err
+	}
 	return a.st.Audit(ctx, store.Event{At: a.now(), UserID: id, Actor: actor, Action: "unlock"})
+}
+
+// AddPush enrolls a phone that approves sign-ins by push notification
+// through reg's channel (webpush, webhook or console).
+func (a *Admin) AddPush(ctx context.Context, id, label string, reg PushRegistration, actor string) (store.Method, error) {
+	if !a.user.MatchString(id) {
+		return store.Method{}, ErrBadUser
+	}
+	switch {
+	case reg.Channel == "webhook" && reg.Device == "":
+		return store.Method{}, errors.New("a webhook push registration needs a device token")
+	case reg.Channel == "webpush" && len(reg.Subscription) == 0:
+		return store.Method{}, errors.New("a webpush registration needs the browser's subscription")
+	case reg.Channel != "webhook" && reg.Channel != "webpush" && reg.Channel != "console":
+		return store.Method{}, fmt.Errorf("push channel %q is not webpush, webhook or console", reg.Channel)
+	}
+	secret, err := json.Marshal(reg)
+	if err != nil {
+		return store.Method{}, err
+	}
+	if label == "" {
+		label = "Phone"
+	}
+	now := a.now()
+	m := store.Method{ID: store.NewID(), UserID: id, Kind: store.KindPush, Label: label, Secret: secret, CreatedAt: now}
+	if err := a.ensureUser(ctx, id, now); err != nil {
+		return store.Method{}, err
+	}
+	if err := a.st.AddMethod(ctx, m); err != nil {
+		return store.Method{}, fmt.Errorf("add method: %w", err)
+	}
+	if err := a.defaultIfFirst(ctx, id, m.ID, now); err != nil {
+		return store.Method{}, err
+	}
+	return m, a.st.Audit(ctx, store.Event{At: now, UserID: id, Actor: actor, Action: "method_added",
+		Detail: fmt.Sprintf("kind=push id=%s channel=%s label=%q", m.ID, reg.Channel, label)})
 }

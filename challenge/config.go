@@ -2,7 +2,9 @@ package challenge
 
 import (
 	"fmt"
+	"os"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -21,6 +23,13 @@ import (
 //	    code_ttl: 5m
 //	    per_phone: 30s                # at most one code to a phone per 30 s
 //	    per_user_per_hour: 5          # against SMS bombing and toll fraud
+//	  hold:                           # push and voice approvals hold the Access-Request
+//	    timeout: 60s                  # keep it under the gateway's RADIUS timeout
+//	    node_name: vpn-mfa-1          # unique per node (default: the host name)
+//	  push:
+//	    number_matching: true         # the VPN prompt shows a number to pick on the phone
+//	    max_per_user: 5               # pushes per user per window (MFA fatigue)
+//	    window: 10m
 //	  messages:                       # optional overrides, by key and language
 //	    totp_prompt: {en: "Enter your VPN code"}
 type Config struct {
@@ -33,6 +42,8 @@ type Config struct {
 	CodeLockout          CodeLockout   `yaml:"code_lockout"`
 	Issuer               string        `yaml:"issuer"`
 	SMS                  SMSConfig     `yaml:"sms"`
+	Hold                 HoldConfig    `yaml:"hold"`
+	Push                 PushConfig    `yaml:"push"`
 	// Messages overrides the built-in texts: key → language → text.
 	Messages map[string]map[string]string `yaml:"messages"`
 }
@@ -42,6 +53,26 @@ type SMSConfig struct {
 	CodeTTL        time.Duration `yaml:"code_ttl"`
 	PerPhone       time.Duration `yaml:"per_phone"`
 	PerUserPerHour int           `yaml:"per_user_per_hour"`
+}
+
+// HoldConfig governs requests held for a push or a call to be approved.
+type HoldConfig struct {
+	// Timeout is how long a request is held. The gateway must wait longer
+	// than this for the answer (its RADIUS timeout times its retries).
+	Timeout time.Duration `yaml:"timeout"`
+	// NodeName names this node in the store, so that after a restart it
+	// fails the approvals its earlier run held. Unique per node.
+	NodeName string `yaml:"node_name"`
+}
+
+// PushConfig governs push approvals.
+type PushConfig struct {
+	// NumberMatching shows a number in the VPN client's prompt that the
+	// user picks on the phone; the request is then held when the user
+	// presses Enter. Off, the first request is held at once.
+	NumberMatching *bool         `yaml:"number_matching"`
+	MaxPerUser     int           `yaml:"max_per_user"`
+	Window         time.Duration `yaml:"window"`
 }
 
 // Lockout pauses a user after Failures failures within Window.
@@ -98,6 +129,22 @@ func (c *Config) SetDefaults() {
 	if c.SMS.PerUserPerHour == 0 {
 		c.SMS.PerUserPerHour = 5
 	}
+	if c.Hold.Timeout == 0 {
+		c.Hold.Timeout = 60 * time.Second
+	}
+	if c.Hold.NodeName == "" {
+		c.Hold.NodeName, _ = os.Hostname()
+	}
+	if c.Push.NumberMatching == nil {
+		on := true
+		c.Push.NumberMatching = &on
+	}
+	if c.Push.MaxPerUser == 0 {
+		c.Push.MaxPerUser = 5
+	}
+	if c.Push.Window == 0 {
+		c.Push.Window = 10 * time.Minute
+	}
 }
 
 // Validate checks the section; errors name the key relative to it.
@@ -141,6 +188,18 @@ func (c *Config) Validate() error {
 	}
 	if c.SMS.PerUserPerHour < 1 || c.SMS.PerUserPerHour > 30 {
 		return fmt.Errorf("sms.per_user_per_hour: %d is outside 1..30", c.SMS.PerUserPerHour)
+	}
+	if c.Hold.Timeout < 10*time.Second || c.Hold.Timeout > 5*time.Minute {
+		return fmt.Errorf("hold.timeout: %s is outside 10s..5m", c.Hold.Timeout)
+	}
+	if c.Hold.NodeName == "" || strings.ContainsAny(c.Hold.NodeName, "/\x00") || len(c.Hold.NodeName) > 64 {
+		return fmt.Errorf("hold.node_name: %q must be 1 to 64 characters without '/' (the host name could not be read: set it)", c.Hold.NodeName)
+	}
+	if c.Push.MaxPerUser < 1 || c.Push.MaxPerUser > 20 {
+		return fmt.Errorf("push.max_per_user: %d is outside 1..20", c.Push.MaxPerUser)
+	}
+	if c.Push.Window < time.Minute || c.Push.Window > 24*time.Hour {
+		return fmt.Errorf("push.window: %s is outside 1m..24h", c.Push.Window)
 	}
 	for key, langs := range c.Messages {
 		if _, ok := builtin["en"][key]; !ok {

@@ -18,6 +18,17 @@ type Request struct {
 	State            []byte // empty in the first round
 	CallingStationID string
 	NASIdentifier    string
+	// RequestID identifies this Access-Request across retransmits (the
+	// transport uses its Request Authenticator), so that a copy that
+	// reaches another node after the gateway failed over can learn the
+	// outcome of an approval the first copy started.
+	RequestID string
+	// Hold is called by the flow before it waits for a push or a call to
+	// be approved, up to flow.hold.timeout: the transport stops counting
+	// the request against its limit of decisions in flight. It reports
+	// false when the transport cannot hold another request; nil holds.
+	// Calling it again for the same request reports true.
+	Hold func() bool
 }
 
 // Policy is what a NAS client's configuration says about the flow.

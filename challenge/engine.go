@@ -27,16 +27,23 @@ type Directory interface {
 // It keeps no state of its own between rounds: everything a second node
 // needs to answer round two lives in the store.
 type Engine struct {
-	cfg   Config
-	user  *regexp.Regexp
-	msgs  messages
-	dir   Directory
-	st    store.Store
-	sms   SMSSender // nil: no SMS codes
-	log   *slog.Logger
-	audit *slog.Logger
-	m     *metrics
-	now   func() time.Time
+	cfg  Config
+	user *regexp.Regexp
+	msgs messages
+	dir  Directory
+	st   store.Store
+	sms  SMSSender // nil: no SMS codes
+	// Push and voice approvals: pushers by channel name, the caller, and
+	// the signed callback URLs both need.
+	pushers   map[string]Pusher
+	caller    Caller
+	callbacks Callbacks
+	watch     *watcher
+	boot      string // this run of this node
+	log       *slog.Logger
+	audit     *slog.Logger
+	m         *metrics
+	now       func() time.Time
 }
 
 // Option changes an Engine at construction.
@@ -47,6 +54,24 @@ func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = n
 
 // WithSMS lets users with a phone receive codes by SMS through s.
 func WithSMS(s SMSSender) Option { return func(e *Engine) { e.sms = s } }
+
+// WithPush lets users with push methods registered on channel approve
+// sign-ins through p ("webpush", "webhook", "console").
+func WithPush(channel string, p Pusher) Option {
+	return func(e *Engine) {
+		if e.pushers == nil {
+			e.pushers = map[string]Pusher{}
+		}
+		e.pushers[channel] = p
+	}
+}
+
+// WithCaller lets users approve sign-ins by a call to a phone.
+func WithCaller(c Caller) Option { return func(e *Engine) { e.caller = c } }
+
+// WithCallbacks sets the signed URLs push and voice providers call back
+// on; push and voice need it.
+func WithCallbacks(c Callbacks) Option { return func(e *Engine) { e.callbacks = c } }
 
 // WithAuditLogger sends the one-line-per-decision audit records to l
 // (default: the engine's logger).
@@ -74,6 +99,11 @@ func New(cfg Config, dir Directory, st store.Store, log *slog.Logger, reg promet
 	if e.audit == nil {
 		e.audit = log
 	}
+	if (len(e.pushers) > 0 || e.caller != nil) && e.callbacks == nil {
+		return nil, errors.New("push and voice approvals need callbacks (WithCallbacks)")
+	}
+	e.watch = newWatcher()
+	e.boot = rand.Text()[:10]
 	return e, nil
 }
 
@@ -172,6 +202,14 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	}
 
 	opts := e.usable(acct)
+	if heldBefore(opts) {
+		// A copy of this request may be held already, here or on another
+		// node (the gateway failed over): wait for that approval instead
+		// of sending a second push or call.
+		if d, ok := e.attach(ctx, req, identityKey(req), now); ok {
+			return d
+		}
+	}
 	if len(opts) == 0 {
 		if len(acct.Methods) > 0 {
 			// Enrolled, but only with methods this server cannot use
@@ -247,29 +285,31 @@ func (e *Engine) checkPassword(ctx context.Context, user, password string) (ldap
 // issue stores a new pending challenge and sends its prompt. c carries
 // everything but its State; an unset expiry means the flow's challenge_ttl.
 func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msgs []string, reason string, now time.Time) Decision {
-	state, err := newState()
-	if err != nil {
-		return e.unavailable(req, "random_error", err)
+	if c.State == "" {
+		state, err := newState()
+		if err != nil {
+			return e.unavailable(req, "random_error", err)
+		}
+		c.State = state
 	}
-	c.State = state
 	c.CreatedAt = now
 	if c.ExpiresAt.IsZero() {
 		c.ExpiresAt = now.Add(e.cfg.ChallengeTTL)
 	}
 	t := time.Now()
-	err = e.st.CreateChallenge(ctx, c)
+	err := e.st.CreateChallenge(ctx, c)
 	e.m.storeDuration.WithLabelValues("create_challenge").Observe(time.Since(t).Seconds())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
-	return Decision{Outcome: Challenge, Messages: msgs, State: []byte(state), Reason: reason, Method: methodName(c.Kind)}
+	return Decision{Outcome: Challenge, Messages: msgs, State: []byte(c.State), Reason: reason, Method: methodName(c.Kind)}
 }
 
 func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) Decision {
 	answer := strings.TrimSpace(req.Password)
 	var (
 		locked, mismatch, codeOK bool
-		chosen                   *store.Method
+		chosen                   *option
 		reason                   = "bad_code"
 	)
 	t := time.Now()
@@ -293,6 +333,8 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 				return store.Redemption{}
 			}
 			switch c.Kind {
+			case kindPush:
+				return store.Redemption{} // the answer is only Enter
 			case kindSMS:
 				codeOK = len(c.Secret) > 0 && subtle.ConstantTimeCompare(c.Secret, []byte(answer)) == 1
 				return store.Redemption{Fail: !codeOK}
@@ -315,6 +357,11 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 	e.m.storeDuration.WithLabelValues("redeem").Observe(time.Since(t).Seconds())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		// A retransmit of a held request that reached this node after the
+		// gateway failed over: its State names the approval.
+		if d, ok := e.attach(ctx, req, stateKey(string(req.State)), now); ok {
+			return d
+		}
 		return e.reject(msgExpired, "unknown_state")
 	case err != nil:
 		return e.unavailable(req, "store_error", err)
@@ -322,6 +369,8 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 		return e.reject(msgExpired, "state_mismatch")
 	case locked:
 		return e.reject(msgLocked, "locked")
+	case c.Kind == kindPush:
+		return e.resumePush(ctx, req, c, now)
 	case fresh:
 		return Decision{Outcome: Accept, Groups: c.Groups, Reason: "ok", Method: "totp"}
 	case codeOK:
@@ -364,7 +413,7 @@ func (e *Engine) secondRound(ctx context.Context, req *Request, now time.Time) D
 		again.ExpiresAt = c.ExpiresAt
 	}
 	if c.Kind == kindMenu {
-		return e.issue(ctx, req, again, e.menuMessages(msgBadChoice, again.Options, acct.Methods), reason, now)
+		return e.issue(ctx, req, again, e.menuMessages(msgBadChoice, again.Options, e.usable(acct)), reason, now)
 	}
 	if c.Kind == kindSMS {
 		phone := ""

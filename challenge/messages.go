@@ -29,6 +29,23 @@ const (
 	msgSuffixSMSSent     = "suffix_sms_sent"
 	msgSuffixNoPhone     = "suffix_no_phone"
 	msgSuffixUnsupported = "suffix_unsupported"
+	msgOptionCall        = "option_call"
+	msgOptionPush        = "option_push"
+	msgPushPrompt        = "push_prompt"
+	msgPushSent          = "push_sent"
+	msgPushBody          = "push_body"
+	msgPushLimited       = "push_limited"
+	msgPushFailed        = "push_failed"
+	msgCallPrompt        = "call_prompt"
+	msgCallSpoken        = "call_spoken"
+	msgCallFailed        = "call_failed"
+	msgCallLimited       = "call_limited"
+	msgDenied            = "denied"
+	msgWrongNumber       = "wrong_number"
+	msgFraud             = "fraud"
+	msgNoAnswer          = "no_answer"
+	msgInterrupted       = "interrupted"
+	msgBusy              = "busy"
 )
 
 var builtin = map[string]map[string]string{
@@ -54,7 +71,24 @@ var builtin = map[string]map[string]string{
 		msgWrongSMSCode:      "That code is not correct. Enter the 6-digit code sent by SMS to {phone}.",
 		msgSuffixSMSSent:     "A code was sent by SMS to {phone}. Sign in again with your password, a comma and the code (password,123456).",
 		msgSuffixNoPhone:     "No phone for SMS codes is registered. Use password,CODE with the code from your app.",
-		msgSuffixUnsupported: "That method cannot be used here. Sign in with password,CODE using the code from your app or password,sms.",
+		msgSuffixUnsupported: "That method is not registered or cannot be used here. Sign in with password,CODE (the code from your app), password,sms, password,push or password,call.",
+		msgOptionCall:        "call {last4}",
+		msgOptionPush:        "approve on {label}",
+		msgPushPrompt:        "Open the notification on {label}, choose {number} and approve it, then press Enter here.",
+		msgPushSent:          "A notification was sent to {label}. Approve it there.",
+		msgPushBody:          "VPN sign-in for {user}. Approve it only if you are signing in now.",
+		msgPushLimited:       "Too many sign-in notifications were sent recently. Use another method or try again in a few minutes.",
+		msgPushFailed:        "The notification could not be sent. Try again later or choose another method.",
+		msgCallPrompt:        "Calling {phone}. Answer and press # to approve.",
+		msgCallSpoken:        "This is the university VPN. A sign-in to your account is waiting. To approve it, press the pound key. If you did not try to sign in, press zero.",
+		msgCallFailed:        "The call could not be placed. Try again later or choose another method.",
+		msgCallLimited:       "This phone was called or sent a code a moment ago. Wait a little, or choose another method.",
+		msgDenied:            "Sign-in failed: it was not approved.",
+		msgWrongNumber:       "Sign-in failed: the number chosen on the phone did not match. Sign in again.",
+		msgFraud:             "Sign-in refused: you reported it as not yours. Push and phone methods are locked; contact the help desk. Change your password if you did not sign in.",
+		msgNoAnswer:          "Sign-in failed: no answer in time. Sign in again.",
+		msgInterrupted:       "The sign-in was interrupted. Sign in again.",
+		msgBusy:              "The sign-in service is busy. Try again in a minute.",
 	},
 	"ja": {
 		msgBadCredentials:    "サインインできません。IDまたはパスワードが正しくありません。",
@@ -78,7 +112,24 @@ var builtin = map[string]map[string]string{
 		msgWrongSMSCode:      "コードが正しくありません。{phone} にSMSで送信した6桁のコードを入力してください。",
 		msgSuffixSMSSent:     "{phone} にSMSでコードを送信しました。パスワードの後にカンマとコードを付けて（パスワード,123456）もう一度サインインしてください。",
 		msgSuffixNoPhone:     "SMSを受け取る電話が登録されていません。認証アプリのコードを使って「パスワード,コード」でサインインしてください。",
-		msgSuffixUnsupported: "その方法はここでは使えません。「パスワード,コード」（認証アプリのコード）または「パスワード,sms」でサインインしてください。",
+		msgSuffixUnsupported: "その方法は登録されていないか、ここでは使えません。「パスワード,コード」（認証アプリのコード）、「パスワード,sms」、「パスワード,push」または「パスワード,call」でサインインしてください。",
+		msgOptionCall:        "電話（{last4}）",
+		msgOptionPush:        "{label} で承認",
+		msgPushPrompt:        "{label} の通知を開き、{number} を選んで承認してから、ここで Enter を押してください。",
+		msgPushSent:          "{label} に通知を送信しました。通知から承認してください。",
+		msgPushBody:          "{user} のVPNサインイン要求です。今サインインしている場合のみ承認してください。",
+		msgPushLimited:       "短時間に通知が多すぎます。別の方法を使うか、数分後にもう一度お試しください。",
+		msgPushFailed:        "通知を送信できませんでした。後でもう一度お試しいただくか、別の方法を選んでください。",
+		msgCallPrompt:        "{phone} に電話をかけています。電話に出て # を押すと承認されます。",
+		msgCallSpoken:        "大学のVPNです。あなたのアカウントへのサインイン要求があります。承認する場合はシャープを押してください。心当たりがない場合はゼロを押してください。",
+		msgCallFailed:        "電話をかけられませんでした。後でもう一度お試しいただくか、別の方法を選んでください。",
+		msgCallLimited:       "この電話には先ほど電話またはコードを送信しました。少し待つか、別の方法を選んでください。",
+		msgDenied:            "サインインできません。承認されませんでした。",
+		msgWrongNumber:       "サインインできません。電話で選んだ番号が一致しませんでした。もう一度サインインしてください。",
+		msgFraud:             "サインインを拒否しました。本人ではないと報告されたため、プッシュ通知と電話による認証を停止しました。ヘルプデスクにお問い合わせください。心当たりがない場合はパスワードを変更してください。",
+		msgNoAnswer:          "サインインできません。時間内に応答がありませんでした。もう一度サインインしてください。",
+		msgInterrupted:       "サインインが中断されました。もう一度サインインしてください。",
+		msgBusy:              "サインインサービスが混み合っています。少し待ってからもう一度お試しください。",
 	},
 }
 

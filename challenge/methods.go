@@ -28,41 +28,68 @@ func methodName(kind string) string {
 	return kind
 }
 
-// usable are the user's methods this server can use over RADIUS, the
-// default first, then in the order they were added. TOTP always works;
-// a phone takes SMS codes when an SMS provider is configured. Voice-only
-// phones and push arrive with their providers.
-func (e *Engine) usable(a store.Account) []store.Method {
-	var out []store.Method
-	for _, m := range a.Methods {
-		switch {
-		case m.Kind == store.KindTOTP:
-		case m.Kind == store.KindPhone && e.sms != nil:
-		default:
-			continue
-		}
-		out = append(out, m)
+// option is one way to confirm a sign-in: a method, and for a phone that
+// takes both, whether it is called rather than sent an SMS.
+type option struct {
+	m     store.Method
+	voice bool
+}
+
+// id is the option's menu key: the method ID, prefixed for a call to a
+// phone that also takes SMS codes.
+func (o option) id() string {
+	if o.voice && o.m.Kind == store.KindPhone {
+		return "call:" + o.m.ID
 	}
-	// Only the first TOTP method is listed: any app's code is accepted.
+	return o.m.ID
+}
+
+// usable are the ways this server can confirm the user's sign-in over
+// RADIUS, the default method first, then in the order they were added.
+// TOTP always works; a phone takes SMS codes when an SMS provider is
+// configured and calls when a voice provider is; alternate and office
+// phones take calls only; a push method needs its channel. After a fraud
+// report, push and phones are locked until the help desk unlocks them.
+func (e *Engine) usable(a store.Account) []option {
+	var out []option
 	seenTOTP := false
-	out = slices.DeleteFunc(out, func(m store.Method) bool {
-		if m.Kind != store.KindTOTP {
-			return false
+	for _, m := range a.Methods {
+		switch m.Kind {
+		case store.KindTOTP:
+			// Only the first TOTP method is listed: any app's code is accepted.
+			if !seenTOTP {
+				out = append(out, option{m: m})
+			}
+			seenTOTP = true
+		case store.KindPhone:
+			if a.OutOfBandLocked {
+				continue
+			}
+			if e.sms != nil {
+				out = append(out, option{m: m})
+			}
+			if e.caller != nil {
+				out = append(out, option{m: m, voice: true})
+			}
+		case store.KindAlternatePhone, store.KindOfficePhone:
+			if !a.OutOfBandLocked && e.caller != nil {
+				out = append(out, option{m: m, voice: true})
+			}
+		case store.KindPush:
+			if !a.OutOfBandLocked && e.pushChannel(m) != nil {
+				out = append(out, option{m: m})
+			}
 		}
-		dup := seenTOTP
-		seenTOTP = true
-		return dup
-	})
-	// The default first: it may be any TOTP app, which all share one line.
-	totpDefault := isTOTPDefault(a)
-	if i := slices.IndexFunc(out, func(m store.Method) bool {
-		return m.ID == a.DefaultMethod || (m.Kind == store.KindTOTP && totpDefault)
-	}); i > 0 {
-		def := out[i]
-		copy(out[1:i+1], out[:i])
-		out[0] = def
 	}
-	return out
+	// The default first (any TOTP app's default moves the shared line;
+	// a phone's SMS and call lines move together, in that order).
+	totpDefault := isTOTPDefault(a)
+	isDefault := func(o option) bool {
+		return o.m.ID == a.DefaultMethod || (o.m.Kind == store.KindTOTP && totpDefault)
+	}
+	def := slices.DeleteFunc(slices.Clone(out), func(o option) bool { return !isDefault(o) })
+	rest := slices.DeleteFunc(out, isDefault)
+	return append(def, rest...)
 }
 
 // isTOTPDefault: the default method is one of the user's TOTP apps (which
@@ -76,23 +103,32 @@ func isTOTPDefault(a store.Account) bool {
 	return false
 }
 
-// start asks for the second factor with method m. opts are the usable
-// methods, offered again when m cannot be used right now (SMS limits, a
+// start asks for the second factor with option o. opts are the usable
+// options, offered again when o cannot be used right now (send limits, a
 // provider failure); lead is a message shown before the prompt.
-func (e *Engine) start(ctx context.Context, req *Request, c store.Challenge, m store.Method, opts []store.Method, lead []string, now time.Time) Decision {
-	switch m.Kind {
-	case store.KindTOTP:
+func (e *Engine) start(ctx context.Context, req *Request, c store.Challenge, o option, opts []option, lead []string, now time.Time) Decision {
+	switch {
+	case o.m.Kind == store.KindTOTP:
 		c.Kind, c.MethodID = kindTOTP, ""
 		return e.issue(ctx, req, c, append(lead, e.msgs.render(msgTOTPPrompt)...), "challenge_totp", now)
-	case store.KindPhone:
-		return e.startSMS(ctx, req, c, m, opts, now)
+	case o.voice:
+		return e.startCall(ctx, req, c, o, opts, now)
+	case o.m.Kind == store.KindPhone:
+		return e.startSMS(ctx, req, c, o, opts, now)
+	case o.m.Kind == store.KindPush:
+		return e.startPush(ctx, req, c, o, opts, *e.cfg.Push.NumberMatching, now)
 	}
-	return e.unavailable(req, "unusable_method", fmt.Errorf("method %s of kind %s cannot be started", m.ID, m.Kind))
+	return e.unavailable(req, "unusable_method", fmt.Errorf("method %s of kind %s cannot be started", o.m.ID, o.m.Kind))
+}
+
+// without returns opts less o.
+func without(opts []option, o option) []option {
+	return slices.DeleteFunc(slices.Clone(opts), func(x option) bool { return x.id() == o.id() })
 }
 
 // startSMS sends a one-time code to the phone and challenges for it.
-func (e *Engine) startSMS(ctx context.Context, req *Request, c store.Challenge, m store.Method, opts []store.Method, now time.Time) Decision {
-	others := slices.DeleteFunc(slices.Clone(opts), func(o store.Method) bool { return o.ID == m.ID })
+func (e *Engine) startSMS(ctx context.Context, req *Request, c store.Challenge, o option, opts []option, now time.Time) Decision {
+	m, others := o.m, without(opts, o)
 	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, e.sendLimits())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
@@ -119,8 +155,8 @@ func (e *Engine) startSMS(ctx context.Context, req *Request, c store.Challenge, 
 }
 
 // offer continues with opts: the only one directly, several as a menu.
-func (e *Engine) offer(ctx context.Context, req *Request, c store.Challenge, opts []store.Method, lead []string, reason string, now time.Time) Decision {
-	if len(opts) == 1 && opts[0].Kind == store.KindTOTP {
+func (e *Engine) offer(ctx context.Context, req *Request, c store.Challenge, opts []option, lead []string, reason string, now time.Time) Decision {
+	if len(opts) == 1 && opts[0].m.Kind == store.KindTOTP {
 		d := e.start(ctx, req, c, opts[0], opts, lead, now)
 		if d.Outcome == Challenge {
 			d.Reason = reason
@@ -133,54 +169,58 @@ func (e *Engine) offer(ctx context.Context, req *Request, c store.Challenge, opt
 }
 
 // menu offers a numbered choice of methods, the default first.
-func (e *Engine) menu(ctx context.Context, req *Request, c store.Challenge, opts []store.Method, lead []string, now time.Time) Decision {
+func (e *Engine) menu(ctx context.Context, req *Request, c store.Challenge, opts []option, lead []string, now time.Time) Decision {
 	c.Kind, c.MethodID, c.Secret = kindMenu, "", nil
 	c.Options = make([]string, len(opts))
-	for i, m := range opts {
-		c.Options[i] = m.ID
+	for i, o := range opts {
+		c.Options[i] = o.id()
 	}
 	return e.issue(ctx, req, c, append(lead, e.menuMessages(msgMenu, c.Options, opts)...), "challenge_menu", now)
 }
 
 // menuMessages renders the menu prompt with one line of options, e.g.
-// "1: code from app  2: SMS to ••1234".
-func (e *Engine) menuMessages(key string, options []string, methods []store.Method) []string {
+// "1: code from app  2: SMS to ••1234  3: call ••1234".
+func (e *Engine) menuMessages(key string, options []string, usable []option) []string {
 	out := make([]string, 0, len(e.msgs.langs))
 	for _, l := range e.msgs.langs {
 		var items []string
 		for n, id := range options {
-			j := slices.IndexFunc(methods, func(m store.Method) bool { return m.ID == id })
+			j := slices.IndexFunc(usable, func(o option) bool { return o.id() == id })
 			if j < 0 {
 				continue // deleted since: its number stays unused
 			}
-			items = append(items, fmt.Sprintf("%d: %s", n+1, e.optionLabel(l, methods[j])))
+			items = append(items, fmt.Sprintf("%d: %s", n+1, e.optionLabel(l, usable[j])))
 		}
 		out = append(out, e.msgs.renderOne(l, key, map[string]string{"menu": strings.Join(items, "  ")}))
 	}
 	return out
 }
 
-func (e *Engine) optionLabel(lang string, m store.Method) string {
-	switch m.Kind {
-	case store.KindTOTP:
+func (e *Engine) optionLabel(lang string, o option) string {
+	switch {
+	case o.m.Kind == store.KindTOTP:
 		return e.msgs.renderOne(lang, msgOptionTOTP, nil)
-	case store.KindPhone:
-		return e.msgs.renderOne(lang, msgOptionSMS, map[string]string{"last4": "••" + lastDigits(m.Phone, 4)})
+	case o.voice:
+		return e.msgs.renderOne(lang, msgOptionCall, map[string]string{"last4": "••" + lastDigits(o.m.Phone, 4)})
+	case o.m.Kind == store.KindPhone:
+		return e.msgs.renderOne(lang, msgOptionSMS, map[string]string{"last4": "••" + lastDigits(o.m.Phone, 4)})
+	case o.m.Kind == store.KindPush:
+		return e.msgs.renderOne(lang, msgOptionPush, map[string]string{"label": pushLabel(lang, o.m)})
 	}
-	return string(m.Kind)
+	return string(o.m.Kind)
 }
 
-// choice returns the method a menu answer selects: its number, if that
-// method is still enrolled and usable here (another node may have offered
+// choice returns the option a menu answer selects: its number, if that
+// option is still enrolled and usable here (another node may have offered
 // it with a provider this one lacks).
-func choice(answer string, options []string, methods []store.Method) *store.Method {
+func choice(answer string, options []string, usable []option) *option {
 	n, err := strconv.Atoi(answer)
 	if err != nil || n < 1 || n > len(options) || len(answer) > 2 {
 		return nil
 	}
-	for i := range methods {
-		if methods[i].ID == options[n-1] {
-			return &methods[i]
+	for i := range usable {
+		if usable[i].id() == options[n-1] {
+			return &usable[i]
 		}
 	}
 	return nil

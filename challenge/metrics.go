@@ -12,6 +12,9 @@ type metrics struct {
 	smsLimited       prometheus.Counter
 	providerDuration *prometheus.HistogramVec
 	providerErrors   *prometheus.CounterVec
+	held             prometheus.Gauge
+	approvals        *prometheus.CounterVec
+	pushLimited      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -56,10 +59,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kakunin_provider_errors_total",
 			Help: "Requests an outside provider did not accept.",
 		}, []string{"provider"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kakunin_auth_held_requests",
+			Help: "Access-Requests held now, waiting for a push or a call to be approved.",
+		}),
+		approvals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakunin_auth_approvals_total",
+			Help: "Push and call approvals decided, by kind (push, call) and outcome (approved, denied, wrong_number, fraud, timeout, failed).",
+		}, []string{"kind", "outcome"}),
+		pushLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kakunin_auth_push_limited_total",
+			Help: "Pushes not sent because the user reached push.max_per_user.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.duration, m.dirDuration, m.dirErrors, m.storeDuration, m.lockouts,
-			m.smsLimited, m.providerDuration, m.providerErrors)
+			m.smsLimited, m.providerDuration, m.providerErrors, m.held, m.approvals, m.pushLimited)
 	}
 	return m
 }

@@ -40,25 +40,35 @@ func isSuffixState(s string) bool { return strings.HasPrefix(s, suffixPrefix) }
 
 // suffixed finishes a login whose password carried a suffix. It never
 // challenges: the gateway cannot show a prompt.
-func (e *Engine) suffixed(ctx context.Context, req *Request, c store.Challenge, acct store.Account, opts []store.Method, suffix string, now time.Time) Decision {
+func (e *Engine) suffixed(ctx context.Context, req *Request, c store.Challenge, acct store.Account, opts []option, suffix string, now time.Time) Decision {
 	switch suffix {
 	case "sms":
 		return e.suffixSMS(ctx, req, c, opts, now)
 	case "push", "call":
-		// Push and voice approval are not built yet: say so, never accept.
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSuffixUnsupported), Reason: "suffix_unsupported", Method: suffix}
+		// The gateway cannot show a number to pick: this request is held
+		// until the user approves on the phone (no number matching).
+		i := slices.IndexFunc(opts, func(o option) bool {
+			return (suffix == "push" && o.m.Kind == store.KindPush) || (suffix == "call" && o.voice)
+		})
+		if i < 0 {
+			return Decision{Outcome: Reject, Messages: e.msgs.render(msgSuffixUnsupported), Reason: "suffix_unsupported", Method: suffix}
+		}
+		if suffix == "call" {
+			return e.startCall(ctx, req, c, opts[i], nil, now)
+		}
+		return e.startPush(ctx, req, c, opts[i], nil, false, now)
 	}
 	return e.suffixCode(ctx, req, c, acct, suffix, now)
 }
 
 // suffixSMS sends a code and rejects with a message to sign in again with
 // "password,CODE".
-func (e *Engine) suffixSMS(ctx context.Context, req *Request, c store.Challenge, opts []store.Method, now time.Time) Decision {
-	i := slices.IndexFunc(opts, func(m store.Method) bool { return m.Kind == store.KindPhone })
+func (e *Engine) suffixSMS(ctx context.Context, req *Request, c store.Challenge, opts []option, now time.Time) Decision {
+	i := slices.IndexFunc(opts, func(o option) bool { return o.m.Kind == store.KindPhone && !o.voice })
 	if i < 0 {
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgSuffixNoPhone), Reason: "no_phone", Method: kindSMS}
 	}
-	m := opts[i]
+	m := opts[i].m
 	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, e.sendLimits())
 	if err != nil {
 		return e.unavailable(req, "store_error", err)

@@ -59,6 +59,11 @@ type Config struct {
 	// are dropped (and counted): the NAS retransmits, and a retransmit
 	// arriving after capacity frees up is decided then. Default 1024.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxHeld is how many requests may be held at once waiting for a push
+	// or a call to be approved. A held request does not count against
+	// max_in_flight: it costs a goroutine and a few kilobytes. Beyond
+	// it the user is told the service is busy. Default 20000.
+	MaxHeld int `yaml:"max_held"`
 	// RequestTimeout bounds one decision. Push and voice methods hold a
 	// request for up to 60 s, so the default is 90s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
@@ -138,6 +143,7 @@ type GroupAttributes struct {
 // Defaults.
 const (
 	DefaultMaxInFlight      = 1024
+	DefaultMaxHeld          = 20000
 	DefaultRequestTimeout   = 90 * time.Second
 	DefaultRetransmitWindow = 90 * time.Second
 	// MinRetransmitWindow is the shortest retransmit_window Validate
@@ -163,6 +169,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxHeld == 0 {
+		c.MaxHeld = DefaultMaxHeld
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
@@ -235,6 +244,9 @@ func (c *Config) compile() (*compiled, error) {
 	}
 	if c.MaxInFlight < 1 {
 		bad("max_in_flight", "must be at least 1, not %d", c.MaxInFlight)
+	}
+	if c.MaxHeld < 1 {
+		bad("max_held", "must be at least 1, not %d", c.MaxHeld)
 	}
 	if c.RequestTimeout <= 0 {
 		bad("request_timeout", "must be positive, not %s", c.RequestTimeout)

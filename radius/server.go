@@ -3,6 +3,7 @@ package radius
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ type Server struct {
 	groups  []groupRule
 	cache   *cache
 	sem     chan struct{} // one slot per decision in flight
+	held    atomic.Int64  // requests held for an approval (max_held)
 	warn    logLimiter
 	now     func() time.Time // the cache's clock; tests replace it
 
@@ -379,6 +381,7 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		State:            p.Get(rfc2865.State_Type),
 		CallingStationID: string(p.Get(rfc2865.CallingStationID_Type)),
 		NASIdentifier:    string(p.Get(rfc2865.NASIdentifier_Type)),
+		RequestID:        hex.EncodeToString(r.auth[:]),
 	}
 	pw, hasPassword := p.Lookup(rfc2865.UserPassword_Type)
 	if hasPassword {
@@ -404,7 +407,10 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 	switch {
 	case !hasPassword && p.Get(rfc2865.CHAPPassword_Type) != nil:
 		reason = "chap_unsupported"
-	case !hasPassword:
+	case !hasPassword && len(req.State) == 0:
+		// With a State it is an answer to a challenge, and an empty
+		// one may mean "Enter" (push number matching): RFC 2865 lets a
+		// request carry a State instead of a password.
 		reason = "no_password"
 	case req.UserName == "":
 		reason = "no_user_name"
@@ -470,6 +476,27 @@ func (s *Server) decide(e *cacheEntry, r *request, req *challenge.Request) {
 			s.metrics.drop(dropPanic)
 			s.log.Error("panic while answering a decision", "client", req.Client, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			s.cache.complete(e, nil, s.now())
+		}
+	}()
+
+	// A request held for a push or a call gives back its max_in_flight
+	// slot while it waits: holding costs a goroutine, not capacity.
+	held := false
+	req.Hold = func() bool {
+		if held {
+			return true
+		}
+		if s.held.Add(1) > int64(s.cfg.MaxHeld) {
+			s.held.Add(-1)
+			return false
+		}
+		held = true
+		release()
+		return true
+	}
+	defer func() {
+		if held {
+			s.held.Add(-1)
 		}
 	}()
 

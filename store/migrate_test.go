@@ -23,9 +23,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 		if lite[i].name != pg[i].name {
 			t.Errorf("migration %d: sqlite %s, postgres %s", i, lite[i].name, pg[i].name)
 		}
-		// 0003 is on the branch that changes the challenge engine; drop this
-		// exception when both are merged.
-		if lite[i].version != i+1 && !(i >= 2 && lite[i].version == i+2) {
+		if lite[i].version != i+1 {
 			t.Errorf("migration %s: version %d, want %d (no gaps)", lite[i].name, lite[i].version, i+1)
 		}
 	}

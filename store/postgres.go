@@ -138,8 +138,9 @@ func (s *postgresStore) GetUser(ctx context.Context, id string) (User, error) {
 	}
 	u := User{ID: id}
 	var def *string
-	err := s.pool.QueryRow(ctx, `SELECT mfa_applied, default_method, created_at, updated_at FROM users WHERE id = $1`, id).
-		Scan(&u.MFAApplied, &def, &u.CreatedAt, &u.UpdatedAt)
+	var oob *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked FROM users WHERE id = $1`, id).
+		Scan(&u.MFAApplied, &def, &u.CreatedAt, &u.UpdatedAt, &oob)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
@@ -150,6 +151,9 @@ func (s *postgresStore) GetUser(ctx context.Context, id string) (User, error) {
 		u.DefaultMethod = *def
 	}
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	if oob != nil {
+		u.OutOfBandLocked = oob.UTC()
+	}
 	return u, nil
 }
 
@@ -248,15 +252,16 @@ func (s *postgresStore) account(ctx context.Context, db querier, userID string, 
 		var id, kind, label, keyID *string
 		var def *string
 		var sm sealedMethod
-		var created, lastUsed *time.Time
+		var created, lastUsed, oob *time.Time
 		var lastStep *int64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def,
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 		}
 		if def != nil {
 			a.DefaultMethod = *def
 		}
+		a.OutOfBandLocked = oob != nil
 		if id == nil {
 			continue // the user has no method: the one row carries the counts
 		}
@@ -617,7 +622,13 @@ func (s *postgresStore) Reset(ctx context.Context, userID string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The user row first, in the order PutUser locks: users, then
 		// methods.
-		if _, err := tx.Exec(ctx, `UPDATE users SET default_method = NULL, updated_at = $2 WHERE id = $1`, userID, time.Now()); err != nil {
+		now := time.Now()
+		if _, err := tx.Exec(ctx, `UPDATE users SET default_method = NULL, out_of_band_locked = NULL, updated_at = $2 WHERE id = $1`, userID, now); err != nil {
+			return err
+		}
+		// A held request of a reset user can no longer be approved.
+		if _, err := tx.Exec(ctx, `UPDATE approvals SET status = 'failed', decided_at = $2
+			WHERE user_id = $1 AND status = 'pending'`, userID, now); err != nil {
 			return err
 		}
 		for _, q := range []string{
@@ -687,6 +698,7 @@ func (s *postgresStore) Purge(ctx context.Context, now, before time.Time) error 
 		{"expired challenges", `DELETE FROM challenges WHERE expires_at <= $1`, now},
 		{"old failures", `DELETE FROM failures WHERE at < $1`, before},
 		{"old sends", `DELETE FROM sends WHERE at < $1`, before},
+		{"old approvals", `DELETE FROM approvals WHERE expires_at < $1`, before},
 	} {
 		tag, err := s.pool.Exec(ctx, p.sql, p.t)
 		if err != nil {

@@ -50,6 +50,7 @@ type sqliteStmts struct {
 	reserveAttempt, forgiveAttempt,
 	resetUser, deleteMethods, deleteChallenges, deleteSends, audit,
 	purgeChallenges, purgeFailures, purgeSends, rekey *sql.Stmt // w
+	failUserApprovals, purgeApprovals *sql.Stmt // w
 }
 
 func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) (_ *sqliteStore, err error) {
@@ -194,7 +195,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		db  *sql.DB
 		sql string
 	}{
-		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at FROM users WHERE id = $1`},
+		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked FROM users WHERE id = $1`},
 		{&s.st.methods, s.r, `SELECT id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step
 			FROM methods WHERE user_id = $1 ORDER BY created_at, id`},
 		{&s.st.account, s.r, accountSQL},
@@ -242,7 +243,12 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		{&s.st.forgiveAttempt, s.w, `DELETE FROM failures WHERE rowid IN
 			(SELECT rowid FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`},
 		{&s.st.clearFailures, s.w, `DELETE FROM failures WHERE user_id = $1`},
-		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, updated_at = $2 WHERE id = $1`},
+		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, out_of_band_locked = 0, updated_at = $2 WHERE id = $1`},
+		// A held request of a reset user can no longer be approved.
+		{&s.st.failUserApprovals, s.w, `UPDATE approvals SET status = 'failed', decided_at = $2
+			WHERE user_id = $1 AND status = 'pending'`},
+		{&s.st.purgeApprovals, s.w, `DELETE FROM approvals WHERE id IN
+			(SELECT id FROM approvals WHERE expires_at < $1 LIMIT $2)`},
 		{&s.st.deleteMethods, s.w, `DELETE FROM methods WHERE user_id = $1`},
 		{&s.st.deleteChallenges, s.w, `DELETE FROM challenges WHERE user_id = $1`},
 		{&s.st.deleteSends, s.w, `DELETE FROM sends WHERE user_id = $1`},
@@ -293,8 +299,8 @@ func (s *sqliteStore) GetUser(ctx context.Context, id string) (User, error) {
 	}
 	u := User{ID: id}
 	var def sql.NullString
-	var created, updated int64
-	err := s.st.getUser.QueryRowContext(ctx, id).Scan(&u.MFAApplied, &def, &created, &updated)
+	var created, updated, oob int64
+	err := s.st.getUser.QueryRowContext(ctx, id).Scan(&u.MFAApplied, &def, &created, &updated, &oob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
@@ -303,6 +309,9 @@ func (s *sqliteStore) GetUser(ctx context.Context, id string) (User, error) {
 	}
 	u.DefaultMethod = def.String
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if oob > 0 {
+		u.OutOfBandLocked = fromMicros(oob)
+	}
 	return u, nil
 }
 
@@ -387,12 +396,13 @@ func (s *sqliteStore) account(ctx context.Context, st *sql.Stmt, userID string, 
 		var id, kind, label, keyID sql.NullString
 		var def sql.NullString
 		var sm sealedMethod
-		var created, lastUsed, lastStep sql.NullInt64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def,
+		var created, lastUsed, lastStep, oob sql.NullInt64
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 		}
 		a.DefaultMethod = def.String
+		a.OutOfBandLocked = oob.Int64 > 0
 		if !id.Valid {
 			continue // the user has no method: the one row carries the counts
 		}
@@ -729,6 +739,9 @@ func (s *sqliteStore) Reset(ctx context.Context, userID string) error {
 		if _, err := tx.StmtContext(ctx, s.st.resetUser).ExecContext(ctx, userID, now); err != nil {
 			return err
 		}
+		if _, err := tx.StmtContext(ctx, s.st.failUserApprovals).ExecContext(ctx, userID, now); err != nil {
+			return err
+		}
 		for _, st := range []*sql.Stmt{s.st.deleteMethods, s.st.deleteChallenges, s.st.clearFailures, s.st.deleteSends} {
 			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, userID); err != nil {
 				return err
@@ -789,6 +802,7 @@ func (s *sqliteStore) Purge(ctx context.Context, now, before time.Time) error {
 		{"expired challenges", s.st.purgeChallenges, now},
 		{"old failures", s.st.purgeFailures, before},
 		{"old sends", s.st.purgeSends, before},
+		{"old approvals", s.st.purgeApprovals, before},
 	} {
 		var total int64
 		for {

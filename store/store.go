@@ -45,8 +45,12 @@ type User struct {
 	ID            string
 	MFAApplied    bool
 	DefaultMethod string // method ID, empty for none
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// OutOfBandLocked is when a fraud report locked the user's push and
+	// phone methods (zero: not locked). PutUser leaves it as it is; see
+	// SetOutOfBandLock.
+	OutOfBandLocked time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Method is one enrolled second factor. Secret and Phone are plaintext in
@@ -129,8 +133,11 @@ type AccountQuery struct {
 // Account is a user's methods and recent failures, read together on the
 // login path.
 type Account struct {
-	Methods          []Method
-	DefaultMethod    string // the user's default method ID, empty for none
+	Methods       []Method
+	DefaultMethod string // the user's default method ID, empty for none
+	// OutOfBandLocked: a fraud was reported; push and phone methods are
+	// not offered until the help desk unlocks them.
+	OutOfBandLocked  bool
 	PasswordFailures int
 	CodeFailures     int
 	CodeFailuresDay  int
@@ -155,6 +162,7 @@ type Redemption struct {
 // concurrent use by many goroutines and by several processes sharing one
 // database.
 type Store interface {
+	Approvals
 	Sessions
 
 	// GetUser returns ErrNotFound for an unknown user.
@@ -272,6 +280,7 @@ const accountSQL = `SELECT
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $3),
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $4),
 	(SELECT default_method FROM users WHERE id = $1),
+	(SELECT out_of_band_locked FROM users WHERE id = $1),
 	m.id, m.kind, m.label, m.secret_ct, m.phone_ct, m.extension_ct, m.key_id, m.created_at, m.last_used, m.last_step
 FROM (SELECT 1) AS one LEFT JOIN methods AS m ON m.user_id = $1
 ORDER BY m.created_at, m.id`

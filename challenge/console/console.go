@@ -45,3 +45,29 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+// Push writes the notification and the link that approves it:
+//
+//	[demo push to 2024000001] VPN sign-in for 2024000001 … Open http://127.0.0.1:8081/v1/approve/… to answer.
+func (s *Sender) Push(ctx context.Context, r challenge.PushRequest) error {
+	s.println("[demo push to " + r.UserID + "] " + oneLine(r.Body) + " Open " + r.ApproveURL + " to answer.")
+	return nil
+}
+
+// Call writes where the demo's keypad for the call is:
+//
+//	[demo call to +81 ••-••••-5678] Open http://127.0.0.1:8081/v1/approve/… and press # to approve.
+func (s *Sender) Call(ctx context.Context, r challenge.CallRequest) error {
+	to := challenge.MaskPhone(r.To)
+	if r.Extension != "" {
+		to += " ext. " + r.Extension
+	}
+	s.println("[demo call to " + to + "] Open " + r.ApproveURL + " and press # to approve (0 reports fraud).")
+	return nil
+}
+
+func (s *Sender) println(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	io.WriteString(s.w, line+"\n")
+}

@@ -228,3 +228,27 @@ func CallEnded(form url.Values) (sid string, answered bool) {
 	}
 	return "", false
 }
+
+// OutcomeTwiML is the answer to a gather callback: what the callee hears
+// once the key press has been taken.
+func OutcomeTwiML(lang string, approved, fraud bool) string {
+	language, voice := "en-US", "Polly.Joanna"
+	text := "The sign-in was not approved. Goodbye."
+	switch {
+	case approved:
+		text = "The sign-in is approved. Goodbye."
+	case fraud:
+		text = "The sign-in was refused and reported. Please contact the help desk. Goodbye."
+	}
+	if lang == "ja" {
+		language, voice = "ja-JP", "Polly.Mizuki"
+		text = "サインインは承認されませんでした。失礼します。"
+		switch {
+		case approved:
+			text = "サインインを承認しました。失礼します。"
+		case fraud:
+			text = "サインインを拒否し、報告しました。ヘルプデスクにお問い合わせください。失礼します。"
+		}
+	}
+	return `<Response><Say language="` + language + `" voice="` + voice + `">` + escape(text) + `</Say><Hangup/></Response>`
+}

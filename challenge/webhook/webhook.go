@@ -146,9 +146,14 @@ func (c *Client) SendSMS(ctx context.Context, to, body string) error {
 		return errors.New("webhook: send SMS: empty body")
 	}
 	ts := c.now().Unix()
-	raw, err := json.Marshal(message{To: to, Body: body, ID: newID(), Timestamp: ts})
+	return c.post(ctx, "send SMS", ts, message{To: to, Body: body, ID: newID(), Timestamp: ts})
+}
+
+// post sends one signed JSON message.
+func (c *Client) post(ctx context.Context, what string, ts int64, v any) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("webhook: send SMS: %w", err)
+		return fmt.Errorf("webhook: %s: %w", what, err)
 	}
 	stamp := strconv.FormatInt(ts, 10)
 
@@ -156,7 +161,7 @@ func (c *Client) SendSMS(ctx context.Context, to, body string) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(raw))
 	if err != nil {
-		return fmt.Errorf("webhook: send SMS: %w", err)
+		return fmt.Errorf("webhook: %s: %w", what, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "kakunin")
@@ -166,7 +171,7 @@ func (c *Client) SendSMS(ctx context.Context, to, body string) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error: the URL (password stripped by net/http) and the cause.
-		return fmt.Errorf("webhook: send SMS: %w", err)
+		return fmt.Errorf("webhook: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	// The answer is not read: a gateway may echo what it was sent. Drain a

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"kakunin/challenge"
+	"kakunin/challenge/callback"
 	"kakunin/ldapauth"
 	"kakunin/portal"
 	"kakunin/radius"
@@ -19,14 +20,17 @@ import (
 
 // config is the whole configuration file: one section per package.
 type config struct {
-	Radius  radius.Config    `yaml:"radius"`
-	LDAP    ldapauth.Config  `yaml:"ldap"`
-	Store   store.Config     `yaml:"store"`
-	Flow    challenge.Config `yaml:"flow"`
-	SMS     smsConfig        `yaml:"sms"`
-	Metrics metricsConfig    `yaml:"metrics"`
-	Log     logConfig        `yaml:"log"`
-	Portal  portal.Config    `yaml:"portal"`
+	Radius    radius.Config    `yaml:"radius"`
+	LDAP      ldapauth.Config  `yaml:"ldap"`
+	Store     store.Config     `yaml:"store"`
+	Flow      challenge.Config `yaml:"flow"`
+	SMS       smsConfig        `yaml:"sms"`
+	Push      pushConfig       `yaml:"push"`
+	Voice     voiceConfig      `yaml:"voice"`
+	Callbacks callback.Config  `yaml:"callbacks"`
+	Metrics   metricsConfig    `yaml:"metrics"`
+	Log       logConfig        `yaml:"log"`
+	Portal    portal.Config    `yaml:"portal"`
 }
 
 type metricsConfig struct {
@@ -106,6 +110,7 @@ func (c *config) validate() error {
 		}
 	}
 	problems = append(problems, c.SMS.validate()...)
+	problems = append(problems, c.validateApprovals()...)
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -25,8 +25,12 @@ import (
 // demo can be tried at once.
 const demoUser = 0
 
-// demoPhoneUser has only a phone, so the demo shows an SMS code directly.
+// demoPhoneUser has only a phone: SMS code or call.
 const demoPhoneUser = 2
+
+// demoPushUser approves on a (console) push app, or takes a call at an
+// office phone with an extension.
+const demoPushUser = 3
 
 func runDemo(args []string) error {
 	flags := flag.NewFlagSet("demo", flag.ContinueOnError)
@@ -35,6 +39,7 @@ func runDemo(args []string) error {
 	acctAddr := flags.String("accounting", "127.0.0.1:1813", "RADIUS accounting address")
 	metricsAddr := flags.String("metrics", "127.0.0.1:9812", "metrics and health-check address")
 	ldapAddr := flags.String("ldap", "127.0.0.1:0", "address of the embedded demo directory")
+	cbAddr := flags.String("callbacks", "127.0.0.1:8081", "address of the approval pages (push and call approvals)")
 	portalAddr := flags.String("portal", "127.0.0.1:8080", "enrollment portal address (plain HTTP: keep it on loopback)")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -60,6 +65,9 @@ func runDemo(args []string) error {
 	if _, err := persistentSecret(filepath.Join(*data, "store.key"), 32); err != nil {
 		return err
 	}
+	if _, err := persistentSecret(filepath.Join(*data, "callback.key"), 32); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(*data, "ldap.secret"), []byte(dir.BindPassword()), 0o600); err != nil {
 		return err
 	}
@@ -67,7 +75,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, dir) + demoPortal(*portalAddr)
+	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, *cbAddr, dir) + demoPortal(*portalAddr)
 	cfgPath := filepath.Join(abs, "kakunin.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
@@ -91,10 +99,13 @@ func runDemo(args []string) error {
 		return err
 	}
 	cfg.Flow.EnrollURL = "http://" + *portalAddr + "/"
-	// SMS codes are printed on this terminal instead of being sent.
+	// SMS codes, pushes and calls are printed on this terminal instead of
+	// being sent; pushes and calls are answered on the approval page.
 	cfg.SMS.Provider, cfg.SMS.demo = "console", true
+	cfg.Push.demo = true
+	cfg.Voice.Provider, cfg.Voice.demo = "console", true
 
-	u, sms := users[demoUser], users[demoPhoneUser]
+	u, sms, push := users[demoUser], users[demoPhoneUser], users[demoPushUser]
 	return serveUntilSignal(cfg, log, 5*time.Second, func(a *app) {
 		fmt.Printf(`
 kakunin demo is running.
@@ -106,18 +117,24 @@ kakunin demo is running.
 
 Sign in as the demo user %s (%s) from another terminal:
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s -totp-secret %s
-Without -totp-secret the first challenge is a menu (app or SMS): type 1 and
-the code from an authenticator app holding the seed %s, or 2 and the code of
-the demo SMS printed on this terminal. %s (%s) has only a phone: SMS at once:
+Without -totp-secret the first challenge is a menu (app, SMS or call): type 1
+and the code from an authenticator app holding the seed %s, 2 and the code of
+the demo SMS printed on this terminal, or 3 and answer the demo call on the
+page it prints. %s (%s) has only a phone (SMS or call):
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s
+%s (%s) approves on a push app (number matching: pick on the approval page
+the number radtest shows, then press Enter) or at an office phone:
+  go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s
+Approval pages: http://%s/v1/approve/... (links printed on this terminal).
 Or enroll your own app for another demo user and scan the QR code:
   go run ./cmd/kakunin user add-totp -config %s 2024000002
 Help desk view:
   go run ./cmd/kakunin user show -config %s %s
 Stop with Ctrl-C.
-`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr, *portalAddr, users[3].ID, users[3].Password,
+`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr, *portalAddr, users[demoPortalUser].ID, users[demoPortalUser].Password,
 			u.ID, u.Name, *radiusAddr, radiusSecret, u.ID, shellQuote(u.Password), seedText, seedText,
 			sms.ID, sms.Name, *radiusAddr, radiusSecret, sms.ID, shellQuote(sms.Password),
+			push.ID, push.Name, *radiusAddr, radiusSecret, push.ID, shellQuote(push.Password), *cbAddr,
 			cfgPath, cfgPath, u.ID)
 	})
 }
@@ -141,7 +158,8 @@ func enrollDemoUser(cfg *config, id, seedPath string) ([]byte, error) {
 }
 
 // enrollDemoPhones gives the first demo user its phone as a second method
-// (so its first challenge is a menu) and the SMS demo user its phone only.
+// (so its first challenge is a menu), the phone demo user its phone only,
+// and the push demo user a push app and an office phone.
 func enrollDemoPhones(cfg *config, users []demodir.User) error {
 	return withDemoAdmin(cfg, func(ctx context.Context, admin *challenge.Admin) error {
 		for _, u := range []demodir.User{users[demoUser], users[demoPhoneUser]} {
@@ -149,7 +167,12 @@ func enrollDemoPhones(cfg *config, users []demodir.User) error {
 				return err
 			}
 		}
-		return nil
+		p := users[demoPushUser].ID
+		if _, err := admin.AddPush(ctx, p, "demo phone", challenge.PushRegistration{Channel: "console"}, "demo"); err != nil {
+			return err
+		}
+		_, err := admin.AddPhone(ctx, p, store.KindOfficePhone, "+81 3 0000 0004", "1234", "desk", "demo")
+		return err
 	})
 }
 
@@ -188,7 +211,7 @@ func persistentSecret(path string, n int) (string, error) {
 	return s, os.WriteFile(path, []byte(s), 0o600)
 }
 
-func demoConfig(data, radiusAddr, acctAddr, metricsAddr string, dir *demodir.Directory) string {
+func demoConfig(data, radiusAddr, acctAddr, metricsAddr, cbAddr string, dir *demodir.Directory) string {
 	q := func(s string) string { b, _ := yaml.Marshal(s); return string(b[:len(b)-1]) }
 	return fmt.Sprintf(`# Written by "kakunin demo"; rewritten at every start.
 radius:
@@ -222,7 +245,12 @@ flow:
   enroll_url: "the help desk (in this demo: kakunin user add-totp)"
 metrics:
   listen: %s
+callbacks:
+  listen: %s
+  public_url: %s
+  signing_key: {file: %s}
 `, q(radiusAddr), q(acctAddr), q(filepath.Join(data, "radius.secret")),
 		q(dir.URL()), q(dir.BindDN()), q(filepath.Join(data, "ldap.secret")), q(dir.BaseDN()), q(dir.GroupDN("vpn-staff")),
-		q(filepath.Join(data, "kakunin.db")), q(filepath.Join(data, "store.key")), q(metricsAddr))
+		q(filepath.Join(data, "kakunin.db")), q(filepath.Join(data, "store.key")), q(metricsAddr),
+		q(cbAddr), q("http://"+cbAddr), q(filepath.Join(data, "callback.key")))
 }

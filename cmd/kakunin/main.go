@@ -26,6 +26,7 @@ Usage:
   kakunin user COMMAND -config FILE   help-desk commands: show, add-totp, delete-method, reset, unlock
   kakunin rekey -config FILE          re-encrypt stored secrets under store.encryption.current
   kakunin bench [flags]               measure the two-round login rate (starts slapd and a server)
+  kakunin vapid-keys                  print a new Web Push (VAPID) key pair for push.webpush
 
 Run "kakunin COMMAND -h" for the flags of a command.
 `
@@ -43,6 +44,7 @@ func main() {
 		"user":         runUser,
 		"rekey":        runRekey,
 		"bench":        runBench,
+		"vapid-keys":   runVAPIDKeys,
 	}
 	name, args := os.Args[1], os.Args[2:]
 	if name == "-h" || name == "--help" || name == "help" {

@@ -39,6 +39,10 @@ func (a *app) stopPortal(ctx context.Context) {
 	}
 }
 
+// demoPortalUser has no method in the demo: the banner suggests signing
+// in to the portal as this user to follow the enrollment guide.
+const demoPortalUser = 1
+
 // demoPortal is the portal section of the demo's configuration: plain
 // HTTP on a loopback address (its cookies are then not Secure, so that a
 // browser on this machine keeps them over http://).

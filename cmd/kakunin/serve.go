@@ -29,19 +29,23 @@ import (
 
 // app is kakunin wired together from a configuration.
 type app struct {
-	cfg     *config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	store   store.Store
-	dir     *ldapauth.Directory
-	engine  *challenge.Engine
-	radius  *radius.Server
-	portal  *portal.Server
-	http    *http.Server
-	httpLn  net.Listener
-	stopBg  context.CancelFunc
-	bgDone  chan struct{}
-	started time.Time
+	cfg    *config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  store.Store
+	dir    *ldapauth.Directory
+	engine *challenge.Engine
+	radius *radius.Server
+	portal *portal.Server
+	http   *http.Server
+	httpLn net.Listener
+	// The approval callbacks' listener (push and voice), when configured.
+	callbacks http.Handler
+	cbServer  *http.Server
+	cbLn      net.Listener
+	stopBg    context.CancelFunc
+	bgDone    chan struct{}
+	started   time.Time
 }
 
 func newLogger(c logConfig, w io.Writer) *slog.Logger {
@@ -79,10 +83,20 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		opts = append(opts, challenge.WithSMS(sms))
 		log.Info("SMS codes enabled", "provider", cfg.SMS.Provider)
 	}
+	approvalOpts, callbacks, err := cfg.approvals()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	opts = append(opts, approvalOpts...)
 	a.engine, err = challenge.New(cfg.Flow, a.dir, a.store, log.With("component", "flow"), a.reg, opts...)
 	if err != nil {
 		a.close()
 		return nil, err
+	}
+	if callbacks != nil {
+		a.callbacks = callbacks(a.engine)
+		log.Info("push and voice approvals enabled", "push", cfg.Push.enabled(), "voice", cfg.Voice.Provider)
 	}
 	if a.radius, err = radius.New(cfg.Radius, a.engine, log.With("component", "radius"), a.reg); err != nil {
 		a.close()
@@ -112,12 +126,26 @@ func (a *app) start() error {
 		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go a.http.Serve(ln)
 	}
+	if a.callbacks != nil {
+		if err := a.listenCallbacks(a.callbacks); err != nil {
+			return err
+		}
+	}
 	if err := a.startPortal(); err != nil {
 		return err
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBg, a.bgDone = cancel, make(chan struct{})
-	go func() { defer close(a.bgDone); a.engine.Maintain(bg, time.Minute) }()
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		// Fails what an earlier run of this node held, then hands
+		// decided approvals to held requests.
+		if err := a.engine.Run(bg, 250*time.Millisecond); err != nil {
+			a.log.Error("approval watcher stopped", "err", err)
+		}
+	}()
+	go func() { defer close(a.bgDone); a.engine.Maintain(bg, time.Minute); <-runDone }()
 	a.started = time.Now()
 	for _, addr := range a.radius.AuthAddrs() {
 		a.log.Info("listening for Access-Request", "addr", addr.String())
@@ -159,6 +187,9 @@ func (a *app) shutdown(ctx context.Context) error {
 	a.stopPortal(ctx)
 	if a.http != nil {
 		a.http.Shutdown(ctx)
+	}
+	if a.cbServer != nil {
+		a.cbServer.Shutdown(ctx)
 	}
 	if a.stopBg != nil {
 		a.stopBg()

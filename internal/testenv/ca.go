@@ -4,10 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
+	"os"
 	"testing"
 	"time"
 )
@@ -34,4 +37,22 @@ func CAPEM(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TLSFiles writes a test CA and a server certificate for 127.0.0.1 and
+// localhost into a temporary directory, and returns the certificate and
+// key files and a client that trusts them.
+func TLSFiles(t testing.TB) (certFile, keyFile string, client *http.Client) {
+	t.Helper()
+	f, err := writeTestCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return f.Cert, f.Key, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }

@@ -22,9 +22,16 @@ type RadReply struct {
 // it makes radclient compute one). A missing radclient fails the test.
 func Radclient(t testing.TB, addr, command, secret, input string) RadReply {
 	t.Helper()
-	bin := LookPath(t, "radclient", "freeradius-utils")
 	// -r 1: no retries; -t 5: how long radclient itself waits.
-	cmd := exec.Command(bin, "-x", "-r", "1", "-t", "5", addr, command, secret)
+	return RadclientRetrying(t, addr, command, secret, input, 1, 5)
+}
+
+// RadclientRetrying is Radclient sending the request up to tries times,
+// waiting wait seconds for each answer: a NAS that retransmits.
+func RadclientRetrying(t testing.TB, addr, command, secret, input string, tries, wait int) RadReply {
+	t.Helper()
+	bin := LookPath(t, "radclient", "freeradius-utils")
+	cmd := exec.Command(bin, "-x", "-r", strconv.Itoa(tries), "-t", strconv.Itoa(wait), addr, command, secret)
 	cmd.Stdin = strings.NewReader(input)
 	out, _ := cmd.CombinedOutput() // exits 1 for anything but an accept; the output says what came
 	r := RadReply{Attrs: map[string][]string{}, Out: string(out)}

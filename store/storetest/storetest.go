@@ -100,6 +100,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeRemovesExpiredAndOld", testPurge},
 		{"PurgeRemovesOldSends", testPurgeSends},
 		{"Ping", testPing},
+		{"ApprovalRoundTripAndFind", testApprovalRoundTrip},
+		{"ApprovalRefusesInvalid", testApprovalRefusesInvalid},
+		{"ApprovalCapPerUserAndKind", testApprovalCap},
+		{"ApprovalDecidedOnce", testApprovalDecidedOnce},
+		{"DecidedApprovalsSince", testDecidedApprovalsSince},
+		{"FailApprovalsOfEarlierBoot", testFailApprovalsOfEarlierBoot},
+		{"OutOfBandLock", testOutOfBandLock},
+		{"PurgeRemovesOldApprovals", testPurgeApprovals},
 		{"CancelledContextFails", testCancelledContext},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1237,6 +1245,7 @@ func RunShared(t *testing.T, open func(t *testing.T, enc store.Encryption) store
 		{"NodesSeeEachOthersWrites", testNodesWrites},
 		{"RotatedKeyStillDecrypts", testKeyRotation},
 		{"UnknownOrWrongKeyIsClearError", testWrongKey},
+		{"ApprovalsAcrossNodes", testNodesApprovals},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, func(enc store.Encryption) store.Store { return open(t, enc) })

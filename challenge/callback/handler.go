@@ -1,0 +1,284 @@
+package callback
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"kakunin/challenge"
+	"kakunin/challenge/twilio"
+	"kakunin/challenge/webhook"
+	"kakunin/store"
+)
+
+// Decider is what the handlers need of the flow (challenge.Engine).
+type Decider interface {
+	Decide(ctx context.Context, id string, ans challenge.Answer, number int, via string) (store.Approval, error)
+	GetApproval(ctx context.Context, id string) (store.Approval, error)
+	Language() string
+}
+
+// Options are the secrets the provider callbacks are checked with; an
+// empty one turns its callback off.
+type Options struct {
+	// TwilioAuthToken checks X-Twilio-Signature on gather and status
+	// callbacks.
+	TwilioAuthToken string
+	// PushSecret checks a push gateway's signed decisions.
+	PushSecret string
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the callbacks.
+type Handler struct {
+	d    Decider
+	s    *Signer
+	opt  Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	cop  *http.CrossOriginProtection
+	page *template.Template
+}
+
+//go:embed templates
+var templates embed.FS
+
+// maxSkew is how far a push gateway's timestamp may be from ours.
+const maxSkew = 5 * time.Minute
+
+// New returns the callback handler.
+func New(d Decider, s *Signer, opt Options, log *slog.Logger) *Handler {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	h := &Handler{d: d, s: s, opt: opt, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
+		page: template.Must(template.ParseFS(templates, "templates/*.html"))}
+	h.mux.HandleFunc("GET /v1/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		css, _ := templates.ReadFile("templates/style.css")
+		w.Write(css)
+	})
+	h.mux.HandleFunc("GET /v1/approve/{token}", h.approvePage)
+	h.mux.HandleFunc("POST /v1/approve/{token}", h.approvePost)
+	h.mux.HandleFunc("POST /v1/push/{token}", h.push)
+	h.mux.HandleFunc("POST /v1/gather/{token}", h.gather)
+	h.mux.HandleFunc("POST /v1/status/{token}", h.status)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Frame-Options", "DENY")
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	// Browsers' cross-site form posts are refused; providers' server-to-
+	// server callbacks carry no Origin or Sec-Fetch-Site and pass.
+	h.cop.Handler(h.mux).ServeHTTP(w, r)
+}
+
+// approval checks the token and reads its approval; it answers the
+// request itself when it cannot.
+func (h *Handler) approval(w http.ResponseWriter, r *http.Request, kind challenge.CallbackKind) (store.Approval, bool) {
+	id, err := h.s.verify(kind, r.PathValue("token"), h.opt.Now())
+	if err == nil {
+		var a store.Approval
+		if a, err = h.d.GetApproval(r.Context(), id); err == nil {
+			return a, true
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			h.log.Error("callback: read approval", "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return a, false
+		}
+	}
+	// Forged, expired or purged: the same answer for each, so a prober
+	// learns nothing.
+	h.log.Info("callback refused", "kind", string(kind), "reason", err.Error(), "remote", r.RemoteAddr)
+	if kind == challenge.CallbackApprove {
+		h.render(w, http.StatusNotFound, pageData{Lang: h.d.Language(), State: "gone"})
+		return store.Approval{}, false
+	}
+	http.Error(w, "not found", http.StatusNotFound)
+	return store.Approval{}, false
+}
+
+type pageData struct {
+	Lang    string
+	State   string // "ask", "approved", "denied", "fraud", "gone"
+	Kind    string // push, call
+	User    string
+	Client  string
+	Created string
+	Numbers []int
+}
+
+var csp = "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+func (h *Handler) render(w http.ResponseWriter, code int, p pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", csp)
+	w.WriteHeader(code)
+	if err := h.page.ExecuteTemplate(w, "approve.html", p); err != nil {
+		h.log.Error("callback: render page", "err", err)
+	}
+}
+
+func (h *Handler) pageFor(a store.Approval) pageData {
+	client, _, _ := strings.Cut(a.Client, "@")
+	p := pageData{Lang: h.d.Language(), Kind: a.Kind, User: a.UserID, Client: client,
+		Created: a.CreatedAt.Local().Format("2006-01-02 15:04:05"), Numbers: challenge.Choices(a)}
+	switch {
+	case a.Status == store.ApprovalPending && h.opt.Now().Before(a.ExpiresAt):
+		p.State = "ask"
+	case a.Status == store.ApprovalApproved:
+		p.State = "approved"
+	case a.Status == store.ApprovalFraud:
+		p.State = "fraud"
+	case a.Status == store.ApprovalPending, a.Status == store.ApprovalTimeout, a.Status == store.ApprovalFailed:
+		p.State = "gone"
+	default:
+		p.State = "denied"
+	}
+	return p
+}
+
+func (h *Handler) approvePage(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.approval(w, r, challenge.CallbackApprove)
+	if !ok {
+		return
+	}
+	h.render(w, http.StatusOK, h.pageFor(a))
+}
+
+// approvePost takes the page's answer: decision=approve (with number=N
+// for number matching), deny or fraud; the demo's keypad sends key=#, 0
+// or another key for calls.
+func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.approval(w, r, challenge.CallbackApprove)
+	if !ok {
+		return
+	}
+	ans, number := challenge.Deny, 0
+	switch r.PostFormValue("decision") {
+	case "approve":
+		ans = challenge.Approve
+		number, _ = strconv.Atoi(r.PostFormValue("number"))
+	case "fraud":
+		ans = challenge.ReportFraud
+	}
+	if a.Kind == "call" {
+		// The demo's keypad, as a call's keys: # approves, 0 reports.
+		switch r.PostFormValue("key") {
+		case "#":
+			ans = challenge.Approve
+		case "0":
+			ans = challenge.ReportFraud
+		}
+	}
+	got, err := h.d.Decide(r.Context(), a.ID, ans, number, "approve-page")
+	if err != nil && !errors.Is(err, challenge.ErrDecided) {
+		h.log.Error("callback: decide", "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	h.render(w, http.StatusOK, h.pageFor(got))
+}
+
+// push takes a push gateway's signed decision.
+func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
+	if h.opt.PushSecret == "" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	a, ok := h.approval(w, r, challenge.CallbackPush)
+	if !ok {
+		return
+	}
+	d, err := webhook.ReadDecision(r, h.opt.PushSecret, h.opt.Now(), maxSkew)
+	if err != nil {
+		h.log.Warn("push callback refused", "err", err, "remote", r.RemoteAddr)
+		http.Error(w, "bad request", http.StatusUnauthorized)
+		return
+	}
+	ans := map[string]challenge.Answer{"approve": challenge.Approve, "deny": challenge.Deny, "fraud": challenge.ReportFraud}[d.Decision]
+	got, err := h.d.Decide(r.Context(), a.ID, ans, d.Number, "push-gateway")
+	if err != nil && !errors.Is(err, challenge.ErrDecided) {
+		h.log.Error("callback: decide", "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	// A duplicate gets the outcome the first one set: retries are safe.
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"status": string(got.Status)})
+}
+
+// twilioForm parses and checks a Twilio callback.
+func (h *Handler) twilioForm(w http.ResponseWriter, r *http.Request, kind challenge.CallbackKind) (store.Approval, bool) {
+	if h.opt.TwilioAuthToken == "" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return store.Approval{}, false
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return store.Approval{}, false
+	}
+	u := h.s.base + "/v1/" + string(kind) + "/" + r.PathValue("token")
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	if !twilio.ValidSignature(h.opt.TwilioAuthToken, u, r.PostForm, r.Header.Get("X-Twilio-Signature")) {
+		h.log.Warn("Twilio callback with a bad signature refused", "kind", string(kind), "remote", r.RemoteAddr)
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return store.Approval{}, false
+	}
+	return h.approval(w, r, kind)
+}
+
+// gather takes the key pressed in an approval call and says the outcome.
+func (h *Handler) gather(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.twilioForm(w, r, challenge.CallbackGather)
+	if !ok {
+		return
+	}
+	ans := challenge.Deny
+	switch twilio.GatherOutcome(r.PostForm) {
+	case twilio.Approved:
+		ans = challenge.Approve
+	case twilio.Fraud:
+		ans = challenge.ReportFraud
+	}
+	got, err := h.d.Decide(r.Context(), a.ID, ans, 0, "twilio")
+	if err != nil && !errors.Is(err, challenge.ErrDecided) {
+		h.log.Error("callback: decide", "err", err)
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write([]byte(twilio.OutcomeTwiML(h.d.Language(), got.Status == store.ApprovalApproved, got.Status == store.ApprovalFraud)))
+}
+
+// status takes the end of an approval call: a call that ends before a
+// key approved it denies (no answer, busy, hung up).
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.twilioForm(w, r, challenge.CallbackStatus)
+	if !ok {
+		return
+	}
+	if sid, _ := twilio.CallEnded(r.PostForm); sid != "" {
+		if _, err := h.d.Decide(r.Context(), a.ID, challenge.Deny, 0, "twilio-status"); err != nil && !errors.Is(err, challenge.ErrDecided) {
+			h.log.Error("callback: decide", "err", err)
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

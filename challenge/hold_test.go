@@ -1,0 +1,624 @@
+package challenge_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"kakunin/challenge"
+	"kakunin/challenge/callback"
+	"kakunin/challenge/twilio"
+	"kakunin/challenge/webhook"
+	"kakunin/internal/secret"
+	"kakunin/internal/testenv"
+	"kakunin/store"
+)
+
+// pushGateway is a fake organisation push gateway: a real HTTP server that
+// checks the signature of each push message and records it.
+type pushGateway struct {
+	t      *testing.T
+	url    string
+	secret string
+	mu     sync.Mutex
+	got    []webhook.PushMessage
+	fail   bool
+}
+
+func newPushGateway(t *testing.T) *pushGateway {
+	g := &pushGateway{t: t, secret: "push-gateway-shared-secret-0123456789"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if !webhook.Verify(g.secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m webhook.PushMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.fail {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		g.got = append(g.got, m)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	g.url = srv.URL
+	return g
+}
+
+func (g *pushGateway) pushes() []webhook.PushMessage {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]webhook.PushMessage(nil), g.got...)
+}
+
+// answer posts the phone's decision to the push's callback URL, signed as
+// the gateway signs it.
+func (g *pushGateway) answer(client *http.Client, m webhook.PushMessage, decision string, number int) (int, string) {
+	g.t.Helper()
+	raw, _ := json.Marshal(webhook.Decision{Decision: decision, Number: number})
+	req, _ := http.NewRequest(http.MethodPost, m.CallbackURL, bytes.NewReader(raw))
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	req.Header.Set("X-Kakunin-Timestamp", ts)
+	req.Header.Set("X-Kakunin-Signature", webhook.Sign(g.secret, ts, raw))
+	resp, err := client.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type holdFixture struct {
+	t       *testing.T
+	path    string
+	key     store.EncryptionKey
+	st      store.Store
+	e       *challenge.Engine
+	admin   *challenge.Admin
+	gw      *pushGateway
+	twilio  *testenv.FakeTwilio
+	cb      *httptest.Server
+	client  *http.Client // trusts the callback server
+	logs    *testenv.LogBuffer
+	cfg     challenge.Config
+	handler http.Handler
+	signer  *callback.Signer
+}
+
+const (
+	pushUser = "2024000021" // push (default) and an app
+	callUser = "2024000022" // an office phone with an extension
+	pushOnly = "2024000023" // push only
+)
+
+func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
+	t.Helper()
+	k := make([]byte, 32)
+	rand.Read(k)
+	f := &holdFixture{t: t, path: filepath.Join(t.TempDir(), "k.db"), logs: &testenv.LogBuffer{},
+		key: store.EncryptionKey{ID: "t", Key: secret.New(base64.StdEncoding.EncodeToString(k))}}
+	f.st = f.open()
+	f.gw = newPushGateway(t)
+	f.twilio = testenv.NewFakeTwilio(t)
+	var mu sync.RWMutex
+	f.cb = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.RLock()
+		h := f.handler
+		mu.RUnlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.cb.Close)
+	f.client = f.cb.Client()
+	f.signer = callback.NewSigner(f.cb.URL, []byte("callback-signing-key-0123456789abcdef"))
+	f.cfg.SetDefaults()
+	f.cfg.Languages = []string{"en"}
+	f.cfg.Hold.NodeName = "node-a"
+	f.cfg.Hold.Timeout = 3 * time.Second
+	f.cfg.SMS.PerPhone = time.Nanosecond // tests call one phone again at once
+	for _, m := range mod {
+		m(&f.cfg)
+	}
+	f.e = f.engine(f.st, f.cfg)
+	mu.Lock()
+	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, PushSecret: f.gw.secret},
+		slog.New(slog.NewTextHandler(f.logs, nil)))
+	mu.Unlock()
+	var err error
+	if f.admin, err = challenge.NewAdmin(f.cfg, f.st); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.admin.AddPush(ctx, pushUser, "Pixel", challenge.PushRegistration{Channel: "webhook", Device: "dev-1"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.admin.AddTOTP(ctx, pushUser, "", seed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.AddPush(ctx, pushOnly, "", challenge.PushRegistration{Channel: "webhook", Device: "dev-2"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.AddPhone(ctx, callUser, store.KindOfficePhone, "+81 3-5555-1234", "4321", "desk", "test"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *holdFixture) open() store.Store {
+	f.t.Helper()
+	sc := store.Config{Driver: "sqlite", Path: f.path}
+	sc.Encryption.Keys = []store.EncryptionKey{f.key}
+	st, err := store.Open(context.Background(), sc, slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// engine builds a node's engine on st and runs its watcher.
+func (f *holdFixture) engine(st store.Store, cfg challenge.Config) *challenge.Engine {
+	f.t.Helper()
+	sms, err := webhook.New(webhook.Config{URL: f.gw.url, Secret: secret.New(f.gw.secret)}, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	tc := twilio.Config{AccountSID: f.twilio.AccountSID, AuthToken: secret.New(f.twilio.AuthToken), From: "+815012345678", BaseURL: f.twilio.URL}
+	tw, err := twilio.New(tc, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e, err := challenge.New(cfg, directory{pushUser: "pw", callUser: "pw", pushOnly: "pw"}, st, log, nil,
+		challenge.WithPush("webhook", sms), challenge.WithCaller(twilio.Caller{Client: tw}), challenge.WithCallbacks(f.signer))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, 50*time.Millisecond) }()
+	f.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("Run: %v", err)
+		}
+	})
+	return e
+}
+
+var gw = netip.MustParseAddr("192.0.2.10")
+
+func request(user, pw string, state []byte, id string) *challenge.Request {
+	return &challenge.Request{Client: "gw", ClientAddr: gw, UserName: user, Password: pw, State: state,
+		RequestID: id, CallingStationID: "203.0.113.5"}
+}
+
+// async runs one Authenticate in the background.
+func async(e *challenge.Engine, req *challenge.Request) chan challenge.Decision {
+	ch := make(chan challenge.Decision, 1)
+	go func() { ch <- e.Authenticate(context.Background(), req) }()
+	return ch
+}
+
+func (f *holdFixture) waitPushes(n int) []webhook.PushMessage {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if p := f.gw.pushes(); len(p) >= n {
+			return p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("wanted %d pushes, got %d", n, len(f.gw.pushes()))
+	return nil
+}
+
+func (f *holdFixture) waitCalls(n int) []testenv.TwilioCall {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c := f.twilio.Calls(); len(c) >= n {
+			return c
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.t.Fatalf("wanted %d calls, got %d", n, len(f.twilio.Calls()))
+	return nil
+}
+
+func get(t *testing.T, ch chan challenge.Decision) challenge.Decision {
+	t.Helper()
+	select {
+	case d := <-ch:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("held request never answered")
+	}
+	return challenge.Decision{}
+}
+
+var numberIn = regexp.MustCompile(`choose ([0-9]{2})`)
+
+// pushChallenge signs in pushUser up to the number-matching challenge.
+func (f *holdFixture) pushChallenge(user string) (challenge.Decision, int) {
+	f.t.Helper()
+	d := f.e.Authenticate(context.Background(), request(user, "pw", nil, "r1"))
+	if user == pushUser {
+		// The menu: push is the default, so option 1.
+		if d.Outcome != challenge.Challenge || !strings.Contains(d.Messages[0], "1: approve on Pixel") {
+			f.t.Fatalf("menu: %+v", d)
+		}
+		d = f.e.Authenticate(context.Background(), request(user, "1", d.State, "r2"))
+	}
+	m := numberIn.FindStringSubmatch(strings.Join(d.Messages, " "))
+	if d.Outcome != challenge.Challenge || d.Method != "push" || m == nil {
+		f.t.Fatalf("push challenge: %+v", d)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return d, n
+}
+
+func TestPushNumberMatchingApproves(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushUser)
+	p := f.waitPushes(1)[0]
+	if p.User != pushUser || p.Device != "dev-1" || len(p.Numbers) != 3 || !slices.Contains(p.Numbers, n) {
+		t.Fatalf("push message: %+v (number %d)", p, n)
+	}
+	// The user presses Enter: held until the phone answers.
+	held := async(f.e, request(pushUser, "", d.State, "r3"))
+	select {
+	case d := <-held:
+		t.Fatalf("answered before the phone did: %+v", d)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if code, body := f.gw.answer(f.client, p, "approve", n); code != 200 || !strings.Contains(body, "approved") {
+		t.Fatalf("callback: %d %s", code, body)
+	}
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "push" {
+		t.Fatalf("after approval: %+v", d)
+	}
+	// A duplicate callback is harmless and learns the outcome.
+	if code, body := f.gw.answer(f.client, p, "deny", 0); code != 200 || !strings.Contains(body, "approved") {
+		t.Errorf("duplicate callback: %d %s", code, body)
+	}
+}
+
+func TestPushApprovedBeforeEnter(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	f.gw.answer(f.client, p, "approve", n)
+	if d := f.e.Authenticate(context.Background(), request(pushOnly, "", d.State, "r3")); d.Outcome != challenge.Accept {
+		t.Fatalf("Enter after approval: %+v", d)
+	}
+}
+
+func TestPushWrongNumberDenies(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	held := async(f.e, request(pushOnly, "", d.State, "r3"))
+	wrong := n + 1
+	if wrong > 99 {
+		wrong = 10
+	}
+	f.gw.answer(f.client, p, "approve", wrong)
+	if d := get(t, held); d.Outcome != challenge.Reject || d.Reason != "wrong_number" || !strings.Contains(d.Messages[0], "did not match") {
+		t.Fatalf("wrong number: %+v", d)
+	}
+}
+
+func TestPushDeniedRejects(t *testing.T) {
+	f := newHoldFixture(t)
+	d, _ := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	held := async(f.e, request(pushOnly, "", d.State, "r3"))
+	f.gw.answer(f.client, p, "deny", 0)
+	if d := get(t, held); d.Outcome != challenge.Reject || d.Reason != "denied" {
+		t.Fatalf("denied: %+v", d)
+	}
+}
+
+func TestPushFraudLocksOutOfBandMethods(t *testing.T) {
+	f := newHoldFixture(t)
+	d, _ := f.pushChallenge(pushUser)
+	p := f.waitPushes(1)[0]
+	held := async(f.e, request(pushUser, "", d.State, "r3"))
+	f.gw.answer(f.client, p, "fraud", 0)
+	if d := get(t, held); d.Outcome != challenge.Reject || d.Reason != "fraud" || !strings.Contains(d.Messages[0], "help desk") {
+		t.Fatalf("fraud: %+v", d)
+	}
+	// Push is no longer offered: the app's code is asked for directly.
+	d = f.e.Authenticate(context.Background(), request(pushUser, "pw", nil, "r4"))
+	if d.Outcome != challenge.Challenge || d.Method != "totp" {
+		t.Fatalf("after fraud, sign-in offered %+v, want the app only", d)
+	}
+	ev, _ := f.st.Events(context.Background(), pushUser, 0)
+	if len(ev) == 0 || ev[0].Action != "fraud_reported" {
+		t.Errorf("audit events: %+v", ev)
+	}
+	// The help desk unlocks.
+	if err := f.admin.Unlock(context.Background(), pushUser, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.e.Authenticate(context.Background(), request(pushUser, "pw", nil, "r5")); !strings.Contains(d.Messages[0], "approve on Pixel") {
+		t.Errorf("after unlock: %+v", d)
+	}
+}
+
+func TestPushUnansweredTimesOut(t *testing.T) {
+	f := newHoldFixture(t, func(c *challenge.Config) { c.Hold.Timeout = 300 * time.Millisecond })
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	if d := f.e.Authenticate(context.Background(), request(pushOnly, "", d.State, "r3")); d.Outcome != challenge.Reject || d.Reason != "no_answer" {
+		t.Fatalf("unanswered: %+v", d)
+	}
+	// A late approval changes nothing.
+	if code, body := f.gw.answer(f.client, p, "approve", n); code != 200 || !strings.Contains(body, "timeout") {
+		t.Errorf("late callback: %d %s", code, body)
+	}
+}
+
+func TestPushCappedPerUser(t *testing.T) {
+	f := newHoldFixture(t, func(c *challenge.Config) { c.Push.MaxPerUser = 2 })
+	f.pushChallenge(pushOnly)
+	f.pushChallenge(pushOnly)
+	d := f.e.Authenticate(context.Background(), request(pushOnly, "pw", nil, "r9"))
+	if d.Outcome != challenge.Reject || d.Reason != "push_limited" {
+		t.Fatalf("third push: %+v", d)
+	}
+	if n := len(f.gw.pushes()); n != 2 {
+		t.Errorf("%d pushes sent, want 2", n)
+	}
+}
+
+func TestPushGatewayFailureOffersOtherMethods(t *testing.T) {
+	f := newHoldFixture(t)
+	f.gw.mu.Lock()
+	f.gw.fail = true
+	f.gw.mu.Unlock()
+	d := f.e.Authenticate(context.Background(), request(pushUser, "pw", nil, "r1"))
+	d = f.e.Authenticate(context.Background(), request(pushUser, "1", d.State, "r2"))
+	if d.Outcome != challenge.Challenge || d.Reason != "push_failed" || d.Method != "totp" {
+		t.Fatalf("push gateway down: %+v", d)
+	}
+}
+
+func TestForgedOrCrossPurposeCallbacksRefused(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	held := async(f.e, request(pushOnly, "", d.State, "r3"))
+	// A forged MAC, and the push token used on the approval page's path.
+	u, _ := url.Parse(p.CallbackURL)
+	forged := *u
+	forged.Path = u.Path[:len(u.Path)-3] + "AAA"
+	page := *u
+	page.Path = strings.Replace(u.Path, "/v1/push/", "/v1/approve/", 1)
+	for _, bad := range []string{forged.String(), page.String()} {
+		m := p
+		m.CallbackURL = bad
+		if code, _ := f.gw.answer(f.client, m, "approve", n); code != http.StatusNotFound {
+			t.Errorf("callback to %s: status %d, want 404", bad, code)
+		}
+	}
+	// Unsigned: refused.
+	resp, err := f.client.Post(p.CallbackURL, "application/json", strings.NewReader(`{"decision":"approve","number":`+strconv.Itoa(n)+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unsigned decision: %d, want 401", resp.StatusCode)
+	}
+	f.gw.answer(f.client, p, "deny", 0)
+	if d := get(t, held); d.Outcome != challenge.Reject {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestApprovePageApproves(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	held := async(f.e, request(pushOnly, "", d.State, "r3"))
+	// The page a notification opens offers the three numbers.
+	a, err := f.e.GetApproval(context.Background(), p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := f.signer.URL(challenge.CallbackApprove, a.ID, a.ExpiresAt)
+	resp, err := f.client.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `value="`+strconv.Itoa(n)+`"`) ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("page: %d %s", resp.StatusCode, body)
+	}
+	// A cross-site form post is refused.
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader("decision=approve&number="+strconv.Itoa(n)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := f.client.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site post: %v %v", resp.StatusCode, err)
+	}
+	resp, err = f.client.PostForm(u, url.Values{"decision": {"approve"}, "number": {strconv.Itoa(n)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "Approved") {
+		t.Errorf("after approving: %s", body)
+	}
+	if d := get(t, held); d.Outcome != challenge.Accept {
+		t.Fatalf("%+v", d)
+	}
+}
+
+func TestCallApprovedWithPound(t *testing.T) {
+	f := newHoldFixture(t)
+	held := async(f.e, request(callUser, "pw", nil, "r1"))
+	c := f.waitCalls(1)[0]
+	if c.To != "+81355551234" || !strings.HasSuffix(c.SendDigits, "4321") || !strings.Contains(c.Twiml, "pound") {
+		t.Fatalf("call: %+v", c)
+	}
+	code, twiml, err := f.twilio.Press(c, "#", f.client)
+	if err != nil || code != 200 || !strings.Contains(twiml, "approved") {
+		t.Fatalf("press #: %d %q %v", code, twiml, err)
+	}
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
+		t.Fatalf("after #: %+v", d)
+	}
+	// The status callback after the call ends changes nothing.
+	if code, err := f.twilio.End(c, "completed", f.client); err != nil || code != http.StatusNoContent {
+		t.Errorf("status callback: %d %v", code, err)
+	}
+}
+
+func TestCallFraudAndNoAnswer(t *testing.T) {
+	f := newHoldFixture(t)
+	held := async(f.e, request(callUser, "pw", nil, "r1"))
+	c := f.waitCalls(1)[0]
+	f.twilio.Press(c, "0", f.client)
+	if d := get(t, held); d.Outcome != challenge.Reject || d.Reason != "fraud" {
+		t.Fatalf("0: %+v", d)
+	}
+	// Locked: the office phone is not offered any more.
+	if d := f.e.Authenticate(context.Background(), request(callUser, "pw", nil, "r2")); d.Reason != "no_usable_method" {
+		t.Fatalf("after fraud: %+v", d)
+	}
+	f.admin.Unlock(context.Background(), callUser, "test")
+	// Unanswered: the status callback denies; a forged signature is refused.
+	held = async(f.e, request(callUser, "pw", nil, "r3"))
+	c = f.waitCalls(2)[1]
+	req, _ := http.NewRequest(http.MethodPost, c.GatherURL, strings.NewReader("Digits=%23&CallStatus=in-progress"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", "bm90IGEgc2lnbmF0dXJl")
+	if resp, err := f.client.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged gather: %v %v", resp, err)
+	}
+	f.twilio.End(c, "no-answer", f.client)
+	if d := get(t, held); d.Outcome != challenge.Reject || d.Reason != "denied" {
+		t.Fatalf("no answer: %+v", d)
+	}
+}
+
+func TestRetransmitToAnotherNodeAttaches(t *testing.T) {
+	f := newHoldFixture(t)
+	cfgB := f.cfg
+	cfgB.Hold.NodeName = "node-b"
+	b := f.engine(f.open(), cfgB)
+
+	// A call held in the first round at node A; the gateway fails over
+	// and sends the same request to node B: no second call.
+	heldA := async(f.e, request(callUser, "pw", nil, "r1"))
+	c := f.waitCalls(1)[0]
+	heldB := async(b, request(callUser, "pw", nil, "r1"))
+	time.Sleep(200 * time.Millisecond)
+	if n := len(f.twilio.Calls()); n != 1 {
+		t.Fatalf("%d calls after the failover, want 1", n)
+	}
+	f.twilio.Press(c, "#", f.client)
+	if d := get(t, heldA); d.Outcome != challenge.Accept {
+		t.Errorf("node A: %+v", d)
+	}
+	if d := get(t, heldB); d.Outcome != challenge.Accept {
+		t.Errorf("node B: %+v", d)
+	}
+	// The same request again after the decision learns it; another
+	// request (another ID) starts afresh.
+	if d := b.Authenticate(context.Background(), request(callUser, "pw", nil, "r1")); d.Outcome != challenge.Accept {
+		t.Errorf("copy after the decision: %+v", d)
+	}
+	other := async(b, request(callUser, "pw", nil, "r2"))
+	f.waitCalls(2)
+	f.twilio.Press(f.twilio.Calls()[1], "1", f.client)
+	if d := get(t, other); d.Outcome != challenge.Reject {
+		t.Errorf("new request: %+v", d)
+	}
+
+	// Number matching: Enter held at node A, its retransmit at node B.
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	heldA = async(f.e, request(pushOnly, "", d.State, "r3"))
+	time.Sleep(100 * time.Millisecond)
+	heldB = async(b, request(pushOnly, "", d.State, "r3"))
+	time.Sleep(100 * time.Millisecond)
+	f.gw.answer(f.client, p, "approve", n)
+	if d := get(t, heldA); d.Outcome != challenge.Accept {
+		t.Errorf("push node A: %+v", d)
+	}
+	if d := get(t, heldB); d.Outcome != challenge.Accept {
+		t.Errorf("push node B: %+v", d)
+	}
+	if n := len(f.gw.pushes()); n != 1 {
+		t.Errorf("%d pushes, want 1", n)
+	}
+}
+
+func TestRestartFailsHeldApprovals(t *testing.T) {
+	f := newHoldFixture(t)
+	d, n := f.pushChallenge(pushOnly)
+	p := f.waitPushes(1)[0]
+	// The node restarts (same name, new run) before the user answers.
+	restarted := f.engine(f.open(), f.cfg)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, _ := f.st.GetApproval(context.Background(), p.ID)
+		if a.Status == store.ApprovalFailed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approval after restart: %s, want failed", a.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := f.gw.answer(f.client, p, "approve", n); code != 200 || !strings.Contains(body, "failed") {
+		t.Errorf("approval after restart: %d %s", code, body)
+	}
+	// The gateway's retransmit reaches the restarted node: refused.
+	if d := restarted.Authenticate(context.Background(), request(pushOnly, "", d.State, "r3")); d.Outcome != challenge.Reject {
+		t.Fatalf("retransmit after restart: %+v", d)
+	}
+}
+
+func TestHoldRefusedWhenTransportFull(t *testing.T) {
+	f := newHoldFixture(t)
+	req := request(callUser, "pw", nil, "r1")
+	req.Hold = func() bool { return false }
+	d := f.e.Authenticate(context.Background(), req)
+	if d.Outcome != challenge.Reject || d.Reason != "busy" {
+		t.Fatalf("%+v", d)
+	}
+	if n := len(f.twilio.Calls()); n != 0 {
+		t.Errorf("%d calls placed for a request that could not be held", n)
+	}
+}

@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ApprovalStatus is where a held sign-in stands.
+type ApprovalStatus string
+
+const (
+	ApprovalPending  ApprovalStatus = "pending"
+	ApprovalApproved ApprovalStatus = "approved"
+	ApprovalDenied   ApprovalStatus = "denied"
+	// ApprovalWrongNumber: the user picked another number than the VPN
+	// client showed (number matching), which denies.
+	ApprovalWrongNumber ApprovalStatus = "wrong_number"
+	// ApprovalFraud: the user said the sign-in was not theirs.
+	ApprovalFraud ApprovalStatus = "fraud"
+	// ApprovalTimeout: nobody answered before the request gave up.
+	ApprovalTimeout ApprovalStatus = "timeout"
+	// ApprovalFailed: the provider failed, or the node holding the request
+	// restarted: nothing can accept it any more.
+	ApprovalFailed ApprovalStatus = "failed"
+)
+
+// Valid reports whether s is a known status.
+func (s ApprovalStatus) Valid() bool {
+	switch s {
+	case ApprovalPending, ApprovalApproved, ApprovalDenied, ApprovalWrongNumber, ApprovalFraud, ApprovalTimeout, ApprovalFailed:
+		return true
+	}
+	return false
+}
+
+// Approval is an out-of-band approval (a push notification or a voice
+// call) that one or more held Access-Requests wait for. It is decided once,
+// by the first callback, on whichever node receives it; every node holding
+// a request for it learns the outcome from the store.
+type Approval struct {
+	ID       string // random (NewID); callbacks name it
+	UserID   string
+	MethodID string
+	Kind     string // "push" or "call"
+	// Key is what a retransmitted request finds the approval by (the flow
+	// derives it from the request, or from the State the request carries),
+	// on any node.
+	Key string
+	// RequestID identifies the Access-Request that started the approval,
+	// so that a copy of the very same request may still learn an outcome
+	// decided before it arrived.
+	RequestID string
+	Client    string   // the NAS the request came from
+	Number    int      // the number to pick (number matching); 0 for none
+	Groups    []string // the user's directory groups, for the Accept
+	Status    ApprovalStatus
+	// Node is the "name/boot" of the kakunin process that started it.
+	Node      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	DecidedAt time.Time // zero while pending
+}
+
+// Approvals keeps the approvals of held requests.
+type Approvals interface {
+	// CreateApproval stores a pending approval unless the user already has
+	// max or more approvals of the same kind created after since (the cap
+	// against notification fatigue): then it stores nothing and reports
+	// false. Check and insert are one atomic step on every node. max <= 0
+	// checks nothing.
+	CreateApproval(ctx context.Context, a Approval, max int, since time.Time) (bool, error)
+	// GetApproval returns ErrNotFound for an unknown ID. Status reads as
+	// stored: a pending approval past ExpiresAt is the caller's to treat
+	// as timed out.
+	GetApproval(ctx context.Context, id string) (Approval, error)
+	// FindApproval returns the newest approval with this key that has not
+	// expired at now; ErrNotFound when there is none.
+	FindApproval(ctx context.Context, key string, now time.Time) (Approval, error)
+	// DecideApproval moves a pending, unexpired approval to status (not
+	// pending) at now and reports true; otherwise it changes nothing and
+	// reports false with the approval as it stands, so a duplicate or late
+	// callback is harmless. ErrNotFound for an unknown ID.
+	DecideApproval(ctx context.Context, id string, status ApprovalStatus, now time.Time) (Approval, bool, error)
+	// DecidedApprovals lists the approvals decided at or after since, for
+	// nodes that hold requests waiting on them.
+	DecidedApprovals(ctx context.Context, since time.Time) ([]Approval, error)
+	// FailApprovals marks as failed, at now, the pending approvals started
+	// by an earlier run of this node: nodeName's, except boot's. It
+	// returns how many. Held requests do not survive a restart as accepts.
+	FailApprovals(ctx context.Context, nodeName, boot string, now time.Time) (int, error)
+	// SetOutOfBandLock locks (or unlocks) the user's push and phone
+	// methods: after a reported fraud only codes from an app work until
+	// the help desk unlocks them.
+	SetOutOfBandLock(ctx context.Context, userID string, locked bool, now time.Time) error
+}
+
+const maxApprovalKindLen = 16
+
+func checkApproval(a *Approval) error {
+	if err := checkMethodID(a.ID); err != nil {
+		return fmt.Errorf("store: approval id: %w", err)
+	}
+	if err := checkUserID(a.UserID); err != nil {
+		return err
+	}
+	if err := checkMethodID(a.MethodID); err != nil {
+		return err
+	}
+	if a.Kind == "" || len(a.Kind) > maxApprovalKindLen {
+		return fmt.Errorf("store: approval kind %q: %w", truncate(a.Kind), errInvalid)
+	}
+	for what, s := range map[string]string{"key": a.Key, "request id": a.RequestID, "client": a.Client, "node": a.Node} {
+		if err := checkText(what, s); err != nil {
+			return err
+		}
+	}
+	if a.Key == "" {
+		return fmt.Errorf("store: approval key: %w (empty)", errInvalid)
+	}
+	if a.Status == "" {
+		a.Status = ApprovalPending
+	}
+	if !a.Status.Valid() {
+		return fmt.Errorf("store: approval status %q: %w", truncate(string(a.Status)), errInvalid)
+	}
+	if a.ExpiresAt.IsZero() {
+		return fmt.Errorf("store: approval expiry: %w (zero)", errInvalid)
+	}
+	if a.Number < 0 || a.Number > 99 {
+		return fmt.Errorf("store: approval number %d: %w (want 0 to 99)", a.Number, errInvalid)
+	}
+	return nil
+}
+
+// likePrefix is a LIKE pattern matching strings that start with p.
+func likePrefix(p string) string {
+	var b []byte
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\', '%', '_':
+			b = append(b, '\\')
+		}
+		b = append(b, p[i])
+	}
+	return string(b) + "%"
+}
