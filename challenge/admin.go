@@ -195,13 +195,19 @@ func (a *Admin) DeleteMethod(ctx context.Context, id, methodID, actor string) er
 	return a.st.Audit(ctx, store.Event{At: a.now(), UserID: id, Actor: actor, Action: "method_deleted", Detail: "id=" + methodID})
 }
 
-// Reset deletes every method, pending challenge and failure of the user (a
-// lost phone). MFA stays applied: the next sign-in asks for a new method.
+// Reset deletes every method, pending challenge, failure and portal session
+// of the user (a lost phone). MFA stays applied: the next sign-in asks for
+// a new method.
 func (a *Admin) Reset(ctx context.Context, id, actor string) error {
 	if !a.user.MatchString(id) {
 		return ErrBadUser
 	}
 	if err := a.st.Reset(ctx, id); err != nil {
+		return err
+	}
+	// Whoever is signed in to the portal as the user (perhaps the one who
+	// took the phone) is signed out.
+	if err := a.st.DeleteUserSessions(ctx, id); err != nil {
 		return err
 	}
 	return a.st.Audit(ctx, store.Event{At: a.now(), UserID: id, Actor: actor, Action: "reset"})

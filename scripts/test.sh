@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a developer's one:
-# installs what the integration tests run against (slapd, radclient), checks
+# installs what the integration tests run against (slapd, radclient,
+# chromium), checks
 # PostgreSQL answers, then vets and tests every package. Fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,10 @@ need=()
 command -v slapd >/dev/null 2>&1 || need+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+# The portal's end-to-end test drives Debian's Chromium headless.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# A Japanese font, so the portal's screenshots show text, not boxes.
+[ -e /usr/share/fonts/opentype/ipafont-gothic ] || need+=(fonts-ipafont-gothic)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -28,6 +28,16 @@ func TestPostgresShared(t *testing.T) {
 	})
 }
 
+func TestPostgresSessions(t *testing.T) {
+	storetest.RunSessions(t, func(t *testing.T) store.Store {
+		return mustOpen(t, postgresConfig(testenv.PostgresDSN(t), storetest.NewEncryption()))
+	})
+	var dbs perTest
+	storetest.RunSessionsShared(t, func(t *testing.T, enc store.Encryption) store.Store {
+		return mustOpen(t, postgresConfig(dbs.get(t, func() string { return testenv.PostgresDSN(t) }), enc))
+	})
+}
+
 func openRawPostgres(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
 	raw, err := sql.Open("pgx", dsn)

@@ -31,6 +31,16 @@ func TestSQLiteShared(t *testing.T) {
 	})
 }
 
+func TestSQLiteSessions(t *testing.T) {
+	storetest.RunSessions(t, func(t *testing.T) store.Store {
+		return mustOpen(t, sqliteConfig(tempDB(t), storetest.NewEncryption()))
+	})
+	var dbs perTest
+	storetest.RunSessionsShared(t, func(t *testing.T, enc store.Encryption) store.Store {
+		return mustOpen(t, sqliteConfig(dbs.get(t, func() string { return tempDB(t) }), enc))
+	})
+}
+
 func openRawSQLite(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	raw, err := sql.Open("sqlite", path+"?_busy_timeout=5000")

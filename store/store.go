@@ -163,6 +163,7 @@ type Redemption struct {
 // database.
 type Store interface {
 	Approvals
+	Sessions
 
 	// GetUser returns ErrNotFound for an unknown user.
 	GetUser(ctx context.Context, id string) (User, error)

@@ -13,6 +13,7 @@ import (
 	"kakunin/challenge"
 	"kakunin/challenge/callback"
 	"kakunin/ldapauth"
+	"kakunin/portal"
 	"kakunin/radius"
 	"kakunin/store"
 )
@@ -29,6 +30,7 @@ type config struct {
 	Callbacks callback.Config  `yaml:"callbacks"`
 	Metrics   metricsConfig    `yaml:"metrics"`
 	Log       logConfig        `yaml:"log"`
+	Portal    portal.Config    `yaml:"portal"`
 }
 
 type metricsConfig struct {
@@ -78,6 +80,7 @@ func (c *config) setDefaults() {
 	c.Store.SetDefaults()
 	c.Flow.SetDefaults()
 	c.SMS.setDefaults()
+	c.Portal.SetDefaults()
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9812"
 	}
@@ -96,6 +99,7 @@ func (c *config) validate() error {
 		v    interface{ Validate() error }
 	}{
 		{"radius", &c.Radius}, {"ldap", &c.LDAP}, {"store", &c.Store}, {"flow", &c.Flow},
+		{"portal", &c.Portal},
 	} {
 		if err := s.v.Validate(); err != nil {
 			// A section may report several problems, one a line: each

@@ -194,7 +194,7 @@ func TestDemoConfigIsValid(t *testing.T) {
 		}
 	}
 	writeFile(t, data, "ldap.secret", dir.BindPassword())
-	text := demoConfig(data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", dir)
+	text := demoConfig(data, "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", dir) + demoPortal("127.0.0.1:0")
 	cfg, err := parseConfig([]byte(text))
 	if err != nil {
 		t.Fatalf("demo configuration: %v\n%s", err, text)

@@ -40,6 +40,7 @@ func runDemo(args []string) error {
 	metricsAddr := flags.String("metrics", "127.0.0.1:9812", "metrics and health-check address")
 	ldapAddr := flags.String("ldap", "127.0.0.1:0", "address of the embedded demo directory")
 	cbAddr := flags.String("callbacks", "127.0.0.1:8081", "address of the approval pages (push and call approvals)")
+	portalAddr := flags.String("portal", "127.0.0.1:8080", "enrollment portal address (plain HTTP: keep it on loopback)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, *cbAddr, dir)
+	cfgText := demoConfig(abs, *radiusAddr, *acctAddr, *metricsAddr, *cbAddr, dir) + demoPortal(*portalAddr)
 	cfgPath := filepath.Join(abs, "kakunin.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
@@ -97,6 +98,7 @@ func runDemo(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Flow.EnrollURL = "http://" + *portalAddr + "/"
 	// SMS codes, pushes and calls are printed on this terminal instead of
 	// being sent; pushes and calls are answered on the approval page.
 	cfg.SMS.Provider, cfg.SMS.demo = "console", true
@@ -111,6 +113,7 @@ kakunin demo is running.
   directory  %s (demo users from configs/demo-users.yaml)
   store      %s
   metrics    http://%s/metrics  (readiness: /readyz)
+  portal     http://%s/  (enrollment; e.g. sign in as %s, password %s, who has no method yet)
 
 Sign in as the demo user %s (%s) from another terminal:
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s -totp-secret %s
@@ -128,7 +131,7 @@ Or enroll your own app for another demo user and scan the QR code:
 Help desk view:
   go run ./cmd/kakunin user show -config %s %s
 Stop with Ctrl-C.
-`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr,
+`, *radiusAddr, *acctAddr, radiusSecret, dir.URL(), cfg.Store.Path, *metricsAddr, *portalAddr, users[demoPortalUser].ID, users[demoPortalUser].Password,
 			u.ID, u.Name, *radiusAddr, radiusSecret, u.ID, shellQuote(u.Password), seedText, seedText,
 			sms.ID, sms.Name, *radiusAddr, radiusSecret, sms.ID, shellQuote(sms.Password),
 			push.ID, push.Name, *radiusAddr, radiusSecret, push.ID, shellQuote(push.Password), *cbAddr,

@@ -22,6 +22,7 @@ import (
 
 	"kakunin/challenge"
 	"kakunin/ldapauth"
+	"kakunin/portal"
 	"kakunin/radius"
 	"kakunin/store"
 )
@@ -35,6 +36,7 @@ type app struct {
 	dir    *ldapauth.Directory
 	engine *challenge.Engine
 	radius *radius.Server
+	portal *portal.Server
 	http   *http.Server
 	httpLn net.Listener
 	// The approval callbacks' listener (push and voice), when configured.
@@ -129,6 +131,9 @@ func (a *app) start() error {
 			return err
 		}
 	}
+	if err := a.startPortal(); err != nil {
+		return err
+	}
 	bg, cancel := context.WithCancel(context.Background())
 	a.stopBg, a.bgDone = cancel, make(chan struct{})
 	runDone := make(chan struct{})
@@ -179,6 +184,7 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 // context's deadline, then closes the store and the directory.
 func (a *app) shutdown(ctx context.Context) error {
 	err := a.radius.Shutdown(ctx)
+	a.stopPortal(ctx)
 	if a.http != nil {
 		a.http.Shutdown(ctx)
 	}

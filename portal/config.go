@@ -1,0 +1,103 @@
+package portal
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Config is the portal's section of the configuration file ("portal"):
+//
+//	portal:
+//	  listen: "0.0.0.0:8443"          # empty: no portal
+//	  public_url: https://mfa.example.ac.jp/
+//	  tls_cert_file: /etc/kakunin/portal.crt   # both or neither; without them,
+//	  tls_key_file: /etc/kakunin/portal.key    # put a TLS proxy in front
+//	  session_idle: 15m               # signed out after this long without a request
+//	  session_max: 8h                 # and this long after signing in, whatever happens
+//	  step_up: 10m                    # a change needs a code verified this recently
+type Config struct {
+	Listen      string        `yaml:"listen"`
+	PublicURL   string        `yaml:"public_url"`
+	TLSCertFile string        `yaml:"tls_cert_file"`
+	TLSKeyFile  string        `yaml:"tls_key_file"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	SessionMax  time.Duration `yaml:"session_max"`
+	StepUp      time.Duration `yaml:"step_up"`
+}
+
+// SetDefaults fills in every unset field.
+func (c *Config) SetDefaults() {
+	if c.SessionIdle == 0 {
+		c.SessionIdle = 15 * time.Minute
+	}
+	if c.SessionMax == 0 {
+		c.SessionMax = 8 * time.Hour
+	}
+	if c.StepUp == 0 {
+		c.StepUp = 10 * time.Minute
+	}
+}
+
+// Enabled reports whether the portal is to be started.
+func (c *Config) Enabled() bool { return c.Listen != "" }
+
+// Validate checks the section; errors name the key relative to it.
+func (c *Config) Validate() error {
+	if !c.Enabled() {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("tls_cert_file, tls_key_file: give both or neither")
+	}
+	var public *url.URL
+	if c.PublicURL != "" {
+		public, err = url.Parse(c.PublicURL)
+		if err != nil || (public.Scheme != "https" && public.Scheme != "http") || public.Host == "" {
+			return fmt.Errorf("public_url: %q is not an http(s) URL", c.PublicURL)
+		}
+	}
+	if !c.TLS() && !isLoopback(host) && (public == nil || public.Scheme != "https") {
+		return fmt.Errorf("public_url: the portal listens on plain HTTP on %s, which is not a loopback address: "+
+			"set tls_cert_file and tls_key_file, or put a TLS proxy in front and set public_url to its https:// address", c.Listen)
+	}
+	if c.SessionIdle < time.Minute || c.SessionIdle > 24*time.Hour {
+		return fmt.Errorf("session_idle: %s is outside 1m..24h", c.SessionIdle)
+	}
+	if c.SessionMax < c.SessionIdle || c.SessionMax > 7*24*time.Hour {
+		return fmt.Errorf("session_max: %s is outside session_idle..168h", c.SessionMax)
+	}
+	if c.StepUp < time.Minute || c.StepUp > time.Hour {
+		return fmt.Errorf("step_up: %s is outside 1m..1h", c.StepUp)
+	}
+	return nil
+}
+
+// TLS reports whether the portal serves HTTPS itself.
+func (c *Config) TLS() bool { return c.TLSCertFile != "" }
+
+// secureCookies: cookies are Secure (and __Host-) unless the portal is a
+// plain-HTTP development server on a loopback address.
+func (c *Config) secureCookies() bool {
+	if c.TLS() {
+		return true
+	}
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme == "https" {
+		return true
+	}
+	host, _, _ := net.SplitHostPort(c.Listen)
+	return !isLoopback(host)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,14 @@
+// Package portal is the self-service enrollment web app: users sign in
+// with their ID and password (and a code once they have an app), apply for
+// MFA, set up an authenticator app and manage their sign-in methods, in
+// Japanese or English.
+//
+// It writes what the RADIUS server reads, through the same store and the
+// same help-desk operations (challenge.Admin, actor "portal"), and checks
+// passwords and codes through the engine so that lockouts and single-use
+// codes are shared with RADIUS. Sessions live in the store (every node
+// sees them); the cookie carries only a random token.
+//
+// It knows HTTP, HTML and the session; it knows nothing of RADIUS, LDAP or
+// SQL.
+package portal
