@@ -622,3 +622,78 @@ func TestHoldRefusedWhenTransportFull(t *testing.T) {
 		t.Errorf("%d calls placed for a request that could not be held", n)
 	}
 }
+
+func TestPasswordSuffixPushAndCallHoldOneRequest(t *testing.T) {
+	f := newHoldFixture(t)
+	n := 0
+	suffix := func(user, pw string) *challenge.Request {
+		n++ // each a new packet, as a gateway sends them
+		r := request(user, pw, nil, "s"+strconv.Itoa(n))
+		r.Policy.PasswordSuffix = true
+		return r
+	}
+	// password,push: no number to show, so the first request is held.
+	held := async(f.e, suffix(pushOnly, "pw,push"))
+	p := f.waitPushes(1)[0]
+	if len(p.Numbers) != 0 {
+		t.Errorf("a push without a prompt offers numbers %v", p.Numbers)
+	}
+	f.gw.answer(f.client, p, "approve", 0)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "push" {
+		t.Fatalf("password,push: %+v", d)
+	}
+	// password,call: the office phone rings, # approves.
+	held = async(f.e, suffix(callUser, "pw,call"))
+	c := f.waitCalls(1)[0]
+	f.twilio.Press(c, "#", f.client)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
+		t.Fatalf("password,call: %+v", d)
+	}
+	// A method the user does not have is refused with a message.
+	if d := f.e.Authenticate(context.Background(), suffix(pushOnly, "pw,call")); d.Outcome != challenge.Reject || d.Reason != "suffix_unsupported" {
+		t.Fatalf("password,call without a phone: %+v", d)
+	}
+	// A wrong password with a suffix is a wrong password.
+	if d := f.e.Authenticate(context.Background(), suffix(pushOnly, "nope,push")); d.Reason != "bad_password" {
+		t.Fatalf("wrong password,push: %+v", d)
+	}
+	if n := len(f.gw.pushes()); n != 1 {
+		t.Errorf("%d pushes, want 1", n)
+	}
+}
+
+func TestSlowPushGatewayFailsOverToAnotherMethod(t *testing.T) {
+	f := newHoldFixture(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer slow.Close()
+	wc, err := webhook.New(webhook.Config{URL: slow.URL, Secret: secret.New(f.gw.secret), Timeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	e, err := challenge.New(f.cfg, directory{pushUser: "pw"}, f.st, log, nil,
+		challenge.WithPush("webhook", wc), challenge.WithCallbacks(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.Authenticate(context.Background(), request(pushUser, "pw", nil, "r1"))
+	d = e.Authenticate(context.Background(), request(pushUser, "1", d.State, "r2"))
+	if d.Outcome != challenge.Challenge || d.Reason != "push_failed" || d.Method != "totp" {
+		t.Fatalf("push gateway too slow: %+v", d)
+	}
+}
+
+func TestFailedCallIsNeverAnAccept(t *testing.T) {
+	f := newHoldFixture(t)
+	f.twilio.Fail(http.StatusInternalServerError)
+	d := f.e.Authenticate(context.Background(), request(callUser, "pw", nil, "r1"))
+	if d.Outcome != challenge.Reject || d.Reason != "call_failed" || !strings.Contains(d.Messages[0], "could not be placed") {
+		t.Fatalf("Twilio down: %+v", d)
+	}
+}
