@@ -445,7 +445,9 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 		GatherURL:  e.callbacks.URL(CallbackGather, a.ID, a.ExpiresAt),
 		StatusURL:  e.callbacks.URL(CallbackStatus, a.ID, a.ExpiresAt),
 		ApproveURL: e.callbacks.URL(CallbackApprove, a.ID, a.ExpiresAt),
-		Expires:    a.ExpiresAt,
+		// The same signed decision endpoint as a push gateway's.
+		DecisionURL: e.callbacks.URL(CallbackPush, a.ID, a.ExpiresAt),
+		Expires:     a.ExpiresAt,
 	}
 	t := time.Now()
 	err = e.caller.Call(ctx, r)

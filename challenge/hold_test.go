@@ -144,7 +144,7 @@ func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
 	}
 	f.e = f.engine(f.st, f.cfg)
 	mu.Lock()
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, PushSecret: f.gw.secret},
+	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, GatewaySecrets: []string{f.gw.secret}},
 		slog.New(slog.NewTextHandler(f.logs, nil)))
 	mu.Unlock()
 	var err error
@@ -695,5 +695,61 @@ func TestFailedCallIsNeverAnAccept(t *testing.T) {
 	d := f.e.Authenticate(context.Background(), request(callUser, "pw", nil, "r1"))
 	if d.Outcome != challenge.Reject || d.Reason != "call_failed" || !strings.Contains(d.Messages[0], "could not be placed") {
 		t.Fatalf("Twilio down: %+v", d)
+	}
+}
+
+func TestWebhookTelephonyGatewayCall(t *testing.T) {
+	f := newHoldFixture(t)
+	var mu sync.Mutex
+	var calls []webhook.CallMessage
+	tel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if !webhook.Verify(f.gw.secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m webhook.CallMessage
+		json.Unmarshal(raw, &m)
+		mu.Lock()
+		calls = append(calls, m)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer tel.Close()
+	wc, err := webhook.New(webhook.Config{URL: tel.URL, Secret: secret.New(f.gw.secret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := challenge.New(f.cfg, directory{callUser: "pw"}, f.st, slog.New(slog.NewTextHandler(f.logs, nil)), nil,
+		challenge.WithCaller(webhook.Caller{Client: wc}), challenge.WithCallbacks(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx, 50*time.Millisecond)
+	held := async(e, request(callUser, "pw", nil, "r1"))
+	var m webhook.CallMessage
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(calls)
+		if n > 0 {
+			m = calls[0]
+		}
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no call request reached the gateway")
+		}
+	}
+	if m.Type != "call" || m.To != "+81355551234" || m.Extension != "4321" || !strings.Contains(m.Prompt, "pound") {
+		t.Fatalf("call message %+v", m)
+	}
+	// The gateway posts the callee's answer like a push gateway does.
+	f.gw.answer(f.client, webhook.PushMessage{CallbackURL: m.CallbackURL}, "approve", 0)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
+		t.Fatalf("after the gateway's approve: %+v", d)
 	}
 }

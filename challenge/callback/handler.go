@@ -31,8 +31,9 @@ type Options struct {
 	// TwilioAuthToken checks X-Twilio-Signature on gather and status
 	// callbacks.
 	TwilioAuthToken string
-	// PushSecret checks a push gateway's signed decisions.
-	PushSecret string
+	// GatewaySecrets check the signed decisions of the organisation's push
+	// and telephony gateways (webhook providers); any one of them.
+	GatewaySecrets []string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -193,9 +194,9 @@ func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, h.pageFor(got))
 }
 
-// push takes a push gateway's signed decision.
+// push takes a push or telephony gateway's signed decision.
 func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
-	if h.opt.PushSecret == "" {
+	if len(h.opt.GatewaySecrets) == 0 {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -203,14 +204,14 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := webhook.ReadDecision(r, h.opt.PushSecret, h.opt.Now(), maxSkew)
+	d, err := webhook.ReadDecision(r, h.opt.GatewaySecrets, h.opt.Now(), maxSkew)
 	if err != nil {
 		h.log.Warn("push callback refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad request", http.StatusUnauthorized)
 		return
 	}
 	ans := map[string]challenge.Answer{"approve": challenge.Approve, "deny": challenge.Deny, "fraud": challenge.ReportFraud}[d.Decision]
-	got, err := h.d.Decide(r.Context(), a.ID, ans, d.Number, "push-gateway")
+	got, err := h.d.Decide(r.Context(), a.ID, ans, d.Number, a.Kind+"-gateway")
 	if err != nil && !errors.Is(err, challenge.ErrDecided) {
 		h.log.Error("callback: decide", "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
