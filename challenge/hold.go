@@ -182,7 +182,7 @@ func (e *Engine) node() string { return e.cfg.Hold.NodeName + "/" + e.boot }
 // retransmit after the first copy's answer was lost) and waits for it or
 // returns its outcome. ok is false when there is none to attach to.
 func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.Time) (Decision, bool) {
-	a, err := e.st.FindApproval(ctx, key, now)
+	a, err := e.st.FindApproval(ctx, key, req.RequestID, now)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			e.log.Warn("find approval", "err", err)
@@ -192,13 +192,20 @@ func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.
 	if a.UserID != req.UserName || a.Client != nasKey(req) {
 		return Decision{}, false
 	}
+	sameRequest := a.RequestID != "" && a.RequestID == req.RequestID
+	if strings.HasPrefix(key, "i:") && req.CallingStationID == "" && !sameRequest {
+		// Without a station to tell two sign-ins apart, only a copy of
+		// the very packet may wait for the approval: another sign-in
+		// with the same password would otherwise ride on the user's.
+		return Decision{}, false
+	}
 	switch {
 	case !e.mayAttach(a):
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgInterrupted), Reason: "interrupted", Method: a.Kind}, true
 	case a.Status == store.ApprovalPending:
 		e.log.Info("request attached to a pending approval", "user", a.UserID, "kind", a.Kind, "started_by", a.Node)
 		return e.hold(ctx, req, a, now), true
-	case a.RequestID != "" && a.RequestID == req.RequestID:
+	case sameRequest:
 		return e.outcome(a), true
 	}
 	return Decision{}, false

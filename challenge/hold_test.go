@@ -753,3 +753,33 @@ func TestWebhookTelephonyGatewayCall(t *testing.T) {
 		t.Fatalf("after the gateway's approve: %+v", d)
 	}
 }
+
+func TestWithoutStationOnlyTheSamePacketAttaches(t *testing.T) {
+	f := newHoldFixture(t)
+	first := request(callUser, "pw", nil, "r1")
+	first.CallingStationID = ""
+	heldA := async(f.e, first)
+	f.waitCalls(1)
+	// The same packet (a retransmit to this or another node) attaches.
+	copyOf := *first
+	heldB := async(f.e, &copyOf)
+	// Another sign-in with the same password does not ride on it.
+	other := request(callUser, "pw", nil, "r2")
+	other.CallingStationID = ""
+	heldC := async(f.e, other)
+	calls := f.waitCalls(2)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(f.twilio.Calls()); n != 2 {
+		t.Fatalf("%d calls, want 2 (one per sign-in)", n)
+	}
+	f.twilio.Press(calls[0], "#", f.client)
+	for name, ch := range map[string]chan challenge.Decision{"first": heldA, "its copy": heldB} {
+		if d := get(t, ch); d.Outcome != challenge.Accept {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+	f.twilio.Press(calls[1], "1", f.client)
+	if d := get(t, heldC); d.Outcome != challenge.Reject {
+		t.Errorf("the other sign-in: %+v", d)
+	}
+}

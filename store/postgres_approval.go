@@ -80,12 +80,12 @@ func (s *postgresStore) GetApproval(ctx context.Context, id string) (Approval, e
 	return a, nil
 }
 
-func (s *postgresStore) FindApproval(ctx context.Context, key string, now time.Time) (Approval, error) {
+func (s *postgresStore) FindApproval(ctx context.Context, key, requestID string, now time.Time) (Approval, error) {
 	if key == "" || checkText("key", key) != nil {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
 	a, err := scanPGApproval(s.pool.QueryRow(ctx, `SELECT `+pgApprovalCols+` FROM approvals
-		WHERE hold_key = $1 AND expires_at > $2 ORDER BY created_at DESC LIMIT 1`, key, now))
+		WHERE hold_key = $1 AND expires_at > $2 ORDER BY request_id = $3 DESC, created_at DESC LIMIT 1`, key, now, requestID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}

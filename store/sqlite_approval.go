@@ -80,12 +80,12 @@ func (s *sqliteStore) GetApproval(ctx context.Context, id string) (Approval, err
 	return a, nil
 }
 
-func (s *sqliteStore) FindApproval(ctx context.Context, key string, now time.Time) (Approval, error) {
+func (s *sqliteStore) FindApproval(ctx context.Context, key, requestID string, now time.Time) (Approval, error) {
 	if key == "" || checkText("key", key) != nil {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
 	a, err := scanSQLiteApproval(s.r.QueryRowContext(ctx, `SELECT `+sqliteApprovalCols+` FROM approvals
-		WHERE hold_key = $1 AND expires_at > $2 ORDER BY created_at DESC LIMIT 1`, key, now.UnixMicro()))
+		WHERE hold_key = $1 AND expires_at > $2 ORDER BY request_id = $3 DESC, created_at DESC LIMIT 1`, key, now.UnixMicro(), requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
