@@ -95,6 +95,7 @@ func (g *pushGateway) answer(client *http.Client, m webhook.PushMessage, decisio
 type holdFixture struct {
 	t       *testing.T
 	path    string
+	dsn     string // PostgreSQL instead of SQLite at path
 	key     store.EncryptionKey
 	st      store.Store
 	e       *challenge.Engine
@@ -116,10 +117,15 @@ const (
 )
 
 func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
+	return newHoldFixtureOn(t, "", mod...)
+}
+
+// newHoldFixtureOn runs on PostgreSQL at dsn ("" for SQLite).
+func newHoldFixtureOn(t *testing.T, dsn string, mod ...func(*challenge.Config)) *holdFixture {
 	t.Helper()
 	k := make([]byte, 32)
 	rand.Read(k)
-	f := &holdFixture{t: t, path: filepath.Join(t.TempDir(), "k.db"), logs: &testenv.LogBuffer{},
+	f := &holdFixture{t: t, path: filepath.Join(t.TempDir(), "k.db"), dsn: dsn, logs: &testenv.LogBuffer{},
 		key: store.EncryptionKey{ID: "t", Key: secret.New(base64.StdEncoding.EncodeToString(k))}}
 	f.st = f.open()
 	f.gw = newPushGateway(t)
@@ -170,6 +176,10 @@ func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
 func (f *holdFixture) open() store.Store {
 	f.t.Helper()
 	sc := store.Config{Driver: "sqlite", Path: f.path}
+	if f.dsn != "" {
+		sc = store.Config{Driver: store.DriverPostgres, DSN: secret.New(f.dsn)}
+		sc.SetDefaults()
+	}
 	sc.Encryption.Keys = []store.EncryptionKey{f.key}
 	st, err := store.Open(context.Background(), sc, slog.New(slog.NewTextHandler(f.logs, nil)))
 	if err != nil {
@@ -532,7 +542,18 @@ func TestCallFraudAndNoAnswer(t *testing.T) {
 }
 
 func TestRetransmitToAnotherNodeAttaches(t *testing.T) {
-	f := newHoldFixture(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = testenv.PostgresDSN(t)
+			}
+			retransmitToAnotherNode(t, newHoldFixtureOn(t, dsn))
+		})
+	}
+}
+
+func retransmitToAnotherNode(t *testing.T, f *holdFixture) {
 	cfgB := f.cfg
 	cfgB.Hold.NodeName = "node-b"
 	b := f.engine(f.open(), cfgB)
