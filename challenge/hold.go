@@ -377,7 +377,7 @@ func (e *Engine) sendPush(ctx context.Context, a store.Approval, m store.Method)
 	if p == nil {
 		return errors.New("no push channel for this registration")
 	}
-	lang := e.cfg.Languages[0]
+	lang := e.userLanguage(ctx, a.UserID)
 	r := PushRequest{
 		ApprovalID:   a.ID,
 		UserID:       a.UserID,
@@ -442,7 +442,7 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 	if _, err := e.st.CreateApproval(ctx, a, 0, time.Time{}); err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
-	lang := e.cfg.Languages[0]
+	lang := e.userLanguage(ctx, a.UserID)
 	r := CallRequest{
 		ApprovalID: a.ID,
 		To:         m.Phone,
@@ -568,8 +568,15 @@ func (e *Engine) GetApproval(ctx context.Context, id string) (store.Approval, er
 	return e.st.GetApproval(ctx, id)
 }
 
-// Language is the language of calls, notifications and approval pages.
+// Language is the default language of calls, notifications and approval
+// pages; LanguageOf is a user's.
 func (e *Engine) Language() string { return e.cfg.Languages[0] }
+
+// LanguageOf is the language calls, notifications and approval pages use
+// for the user (see userLanguage).
+func (e *Engine) LanguageOf(ctx context.Context, user string) string {
+	return e.userLanguage(ctx, user)
+}
 
 // heldBefore: the user has a method that holds requests, so a copy of
 // this request may be waiting for an approval.
@@ -580,4 +587,16 @@ func heldBefore(opts []option) bool {
 		}
 	}
 	return false
+}
+
+// userLanguage is the language the user chose in the portal, when this
+// server speaks it, else the first configured one: what calls say and
+// notifications show.
+func (e *Engine) userLanguage(ctx context.Context, user string) string {
+	if u, err := e.st.GetUser(ctx, user); err == nil && u.Language != "" {
+		if _, ok := builtin[u.Language]; ok {
+			return u.Language
+		}
+	}
+	return e.cfg.Languages[0]
 }

@@ -495,6 +495,14 @@ func TestApprovePageApproves(t *testing.T) {
 
 func TestCallApprovedWithPound(t *testing.T) {
 	f := newHoldFixture(t)
+	// The user chose English in the portal; the server's first language
+	// is Japanese.
+	f.cfg.Languages = []string{"ja", "en"}
+	f.e = f.engine(f.st, f.cfg)
+	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err := f.admin.SetLanguage(context.Background(), callUser, "en", "test"); err != nil {
+		t.Fatal(err)
+	}
 	held := async(f.e, request(callUser, "pw", nil, "r1"))
 	c := f.waitCalls(1)[0]
 	if c.To != "+81355551234" || !strings.HasSuffix(c.SendDigits, "4321") || !strings.Contains(c.Twiml, "pound") {

@@ -146,3 +146,16 @@ func likePrefix(p string) string {
 	}
 	return string(b) + "%"
 }
+
+// checkLanguage accepts "" and short language tags ("ja", "en", "pt-BR").
+func checkLanguage(lang string) error {
+	if len(lang) > 16 {
+		return fmt.Errorf("store: language %q: %w", truncate(lang), errInvalid)
+	}
+	for _, r := range lang {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-') {
+			return fmt.Errorf("store: language %q: %w", truncate(lang), errInvalid)
+		}
+	}
+	return nil
+}

@@ -165,3 +165,20 @@ func (s *postgresStore) SetOutOfBandLock(ctx context.Context, userID string, loc
 	}
 	return nil
 }
+
+func (s *postgresStore) SetLanguage(ctx context.Context, userID, lang string, now time.Time) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkLanguage(lang); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, mfa_applied, default_method, created_at, updated_at, language)
+		VALUES ($1, false, NULL, $2, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET language = excluded.language, updated_at = excluded.updated_at`,
+		userID, now, lang)
+	if err != nil {
+		return fmt.Errorf("store: language of user %q: %w", userID, err)
+	}
+	return nil
+}

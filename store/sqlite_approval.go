@@ -167,3 +167,23 @@ func (s *sqliteStore) SetOutOfBandLock(ctx context.Context, userID string, locke
 	}
 	return nil
 }
+
+func (s *sqliteStore) SetLanguage(ctx context.Context, userID, lang string, now time.Time) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkLanguage(lang); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, userID, now.UnixMicro()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET language = $2, updated_at = $3 WHERE id = $1`, userID, lang, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: language of user %q: %w", userID, err)
+	}
+	return nil
+}

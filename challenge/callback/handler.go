@@ -23,6 +23,7 @@ type Decider interface {
 	Decide(ctx context.Context, id string, ans challenge.Answer, number int, via string) (store.Approval, error)
 	GetApproval(ctx context.Context, id string) (store.Approval, error)
 	Language() string
+	LanguageOf(ctx context.Context, user string) string
 }
 
 // Options are the secrets the provider callbacks are checked with; an
@@ -133,9 +134,9 @@ func (h *Handler) render(w http.ResponseWriter, code int, p pageData) {
 	}
 }
 
-func (h *Handler) pageFor(a store.Approval) pageData {
+func (h *Handler) pageFor(ctx context.Context, a store.Approval) pageData {
 	client, _, _ := strings.Cut(a.Client, "@")
-	p := pageData{Lang: h.d.Language(), Kind: a.Kind, User: a.UserID, Client: client,
+	p := pageData{Lang: h.d.LanguageOf(ctx, a.UserID), Kind: a.Kind, User: a.UserID, Client: client,
 		Created: a.CreatedAt.Local().Format("2006-01-02 15:04:05"), Numbers: challenge.Choices(a)}
 	switch {
 	case a.Status == store.ApprovalPending && h.opt.Now().Before(a.ExpiresAt):
@@ -157,7 +158,7 @@ func (h *Handler) approvePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(a))
+	h.render(w, http.StatusOK, h.pageFor(r.Context(), a))
 }
 
 // approvePost takes the page's answer: decision=approve (with number=N
@@ -191,7 +192,7 @@ func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(got))
+	h.render(w, http.StatusOK, h.pageFor(r.Context(), got))
 }
 
 // push takes a push or telephony gateway's signed decision.
@@ -264,7 +265,7 @@ func (h *Handler) gather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write([]byte(twilio.OutcomeTwiML(h.d.Language(), got.Status == store.ApprovalApproved, got.Status == store.ApprovalFraud)))
+	w.Write([]byte(twilio.OutcomeTwiML(h.d.LanguageOf(r.Context(), got.UserID), got.Status == store.ApprovalApproved, got.Status == store.ApprovalFraud)))
 }
 
 // status takes the end of an approval call: a call that ends before a

@@ -285,3 +285,25 @@ func testNodesApprovals(t *testing.T, open func(store.Encryption) store.Store) {
 		t.Errorf("%d approvals created across nodes, want the cap of 5", wins)
 	}
 }
+
+func testUserLanguage(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	if err := s.SetLanguage(ctx, "alice", "en", base); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.GetUser(ctx, "alice"); err != nil || u.Language != "en" {
+		t.Errorf("GetUser: %q, %v", u.Language, err)
+	}
+	mustAdd(t, s, totp("alice", base))
+	u, _ := s.GetUser(ctx, "alice")
+	u.MFAApplied = true
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Account(ctx, "alice", store.AccountQuery{}); err != nil || a.Language != "en" {
+		t.Errorf("Account after PutUser: %q, %v", a.Language, err)
+	}
+	if err := s.SetLanguage(ctx, "alice", "ja'; DROP", base); err == nil {
+		t.Error("a malformed language was stored")
+	}
+}
