@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -8,12 +9,18 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/chromedp"
 
 	"kakunin/challenge"
 	"kakunin/challenge/webpush"
@@ -180,4 +187,121 @@ portal:
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// TestPushPageInChromium opens the add-push page in headless Chromium: its
+// external script runs under the CSP (it marks the page with its state and
+// leaves the button offered), and the service worker registers at /sw.js
+// for the whole portal. Nothing subscribes: that would need a real push
+// service on the internet.
+func TestPushPageInChromium(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium", "chromium")
+	const n = 9
+	slapd := testenv.SlapdT(t, testenv.SlapdOptions{Users: 10})
+	priv, pub, err := webpush.GenerateVAPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := freeAddr(t)
+	yaml := serverYAML(slapd, slapd.URL, sqliteStore(t.TempDir(), newStoreKey(t))) + fmt.Sprintf(`push:
+  webpush: {vapid_private_key: %q, subject: "mailto:vpn-admin@example.ac.jp"}
+callbacks:
+  listen: %s
+  public_url: http://%s
+  signing_key: "callback-signing-key-for-the-test-0123456789"
+portal:
+  listen: 127.0.0.1:0
+`, priv, cb, cb)
+	cfg, err := parseConfig([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg, newLogger(cfg.Log, &syncBuffer{}))
+	id, password := testenv.UserID(n), testenv.UserPassword(n)
+	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := make([]byte, 20)
+	rand.Read(seed)
+	if _, _, err := admin.AddTOTP(t.Context(), id, "app", seed, "test"); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.portal.Addr().String()
+
+	ctx, cancel := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer cancel()
+	ctx, cancel = chromedp.NewContext(ctx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var (
+		mu         sync.Mutex
+		violations []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil &&
+			(strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Source == cdplog.EntrySourceJavascript) {
+			mu.Lock()
+			violations = append(violations, e.Entry.Text)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+			t.Fatalf("%s: %v\n%s", what, err, body)
+		}
+	}
+	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
+	typeIn := func(sel, s string) chromedp.Action[chromedp.Void] { return chromedp.SendKeys(chromedp.CSS(sel), s) }
+	click := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+
+	do("sign in", chromedp.Navigate(base+"/"), visible("#password"),
+		typeIn("#id", id), typeIn("#password", password), click("#submit"), visible("#code"),
+		typeIn("#code", challenge.TOTPCode(seed, time.Now())), click("#submit"), visible("#add-push"))
+	do("add-push page", click("#add-push"), visible("#push-enable"), chromedp.WaitReady(chromedp.CSS("#push[data-state]")))
+	state := attr(t, ctx, "#push", "data-state")
+	if key := attr(t, ctx, "#push", "data-vapid-key"); key != pub {
+		t.Errorf("data-vapid-key %q, want the VAPID public key", key)
+	}
+	// Headless Chromium has the Push API: the page offers the button.
+	if state != "ready" {
+		t.Errorf("push.js left the page in state %q, want ready (the button offered)", state)
+	}
+	scope, err := chromedp.Run(ctx, chromedp.EvaluateAsDevTools[string](
+		`navigator.serviceWorker.register('/sw.js', {scope: '/'}).then(r => r.scope)`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || scope != base+"/" {
+		t.Errorf("registering the service worker: scope %q, %v; want %s/", scope, err, base)
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(artifactsDir(t), name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shot("push-ja")
+	do("English", click("#lang"), visible(`html[lang="en"]`), visible("#push-enable"), chromedp.WaitReady(chromedp.CSS("#push[data-state]")))
+	shot("push-en")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(violations) > 0 {
+		t.Errorf("the browser reported CSP violations or script errors:\n%s", strings.Join(violations, "\n"))
+	}
 }
