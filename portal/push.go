@@ -212,6 +212,11 @@ func (s *Server) addPush(w http.ResponseWriter, r *http.Request, v *visit) {
 		s.renderPush(w, r, v, http.StatusBadRequest, "err_push_subscription", label)
 		return
 	}
+	if !s.cfg.pushServiceAllowed(sub.Endpoint) {
+		s.log.Info("portal: push subscription refused: push service not in portal.push_services", "user", v.user.ID, "subscription", sub)
+		s.renderPush(w, r, v, http.StatusBadRequest, "err_push_service", label)
+		return
+	}
 	for _, m := range v.methods {
 		if old, ok := pushRegistration(m); ok && old.Endpoint == sub.Endpoint {
 			s.renderPush(w, r, v, http.StatusConflict, "err_push_duplicate", label)

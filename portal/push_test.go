@@ -25,6 +25,8 @@ import (
 func newPushEnv(t *testing.T) (*env, *webpush.VAPID) {
 	t.Helper()
 	e := newEnv(t)
+	// The fake push service listens on 127.0.0.1.
+	e.srv.cfg.PushServices = append([]string{"127.0.0.1"}, DefaultPushServices...)
 	priv, _, err := webpush.GenerateVAPID()
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +244,15 @@ func TestInvalidPushSubscriptionIsRefusedWithTheError(t *testing.T) {
 			t.Errorf("%s: the name typed is gone", name)
 		}
 	}
+	// A valid subscription at a host that is not a push service (an
+	// internal address, say) is refused: kakunin would post to it.
+	for _, endpoint := range []string{"https://intranet.example.ac.jp/wp/x", "http://localhost:9090/wp/x", "https://fcm.googleapis.com.evil.example/wp/x"} {
+		sub := with(func(m map[string]any) { m["endpoint"] = endpoint })
+		r := b.post("/setup/push", url.Values{"subscription": {sub}, "label": {"mine"}})
+		if r.status != http.StatusBadRequest || errorOf(r) != text("ja", "err_push_service") {
+			t.Errorf("endpoint %s: %d %q", endpoint, r.status, errorOf(r))
+		}
+	}
 	if ms := e.pushMethods(); len(ms) != 0 {
 		t.Errorf("an invalid subscription was saved: %+v", ms)
 	}
@@ -347,5 +358,35 @@ func TestServiceWorkerAndManifestAreServedForTheWholePortal(t *testing.T) {
 	}
 	if r := b.get("/signin"); !strings.Contains(r.body, `rel="manifest"`) || !strings.Contains(r.body, `rel="apple-touch-icon"`) {
 		t.Error("the layout does not link the manifest and the home-screen icon")
+	}
+}
+
+func TestPushServicesAreHostsAndTheirSubdomains(t *testing.T) {
+	c := Config{Listen: "127.0.0.1:0"}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for endpoint, want := range map[string]bool{
+		"https://fcm.googleapis.com/fcm/send/x":               true,
+		"https://web.push.apple.com/QGx":                      true,
+		"https://updates.push.services.mozilla.com/wpush/v2/": true,
+		"https://wns2-par02p.notify.windows.com/w/?token=x":   true,
+		"https://FCM.googleapis.com/fcm/send/x":               true,
+		"https://evilpush.apple.com.example/x":                false,
+		"https://notpush.apple.com/x":                         false,
+		"https://127.0.0.1/x":                                 false,
+		"::":                                                  false,
+	} {
+		if got := c.pushServiceAllowed(endpoint); got != want {
+			t.Errorf("%s: allowed %v, want %v", endpoint, got, want)
+		}
+	}
+	for _, bad := range []string{"https://fcm.googleapis.com", "fcm.googleapis.com:443", ""} {
+		c := Config{Listen: "127.0.0.1:0", PushServices: []string{bad}}
+		c.SetDefaults()
+		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "push_services[0]") {
+			t.Errorf("push_services [%q]: %v", bad, err)
+		}
 	}
 }

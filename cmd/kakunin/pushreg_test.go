@@ -55,6 +55,7 @@ callbacks:
   signing_key: "callback-signing-key-for-the-test-0123456789"
 portal:
   listen: 127.0.0.1:0
+  push_services: [127.0.0.1] # the fake push service
 `, priv, cb, cb)
 	cfg, err := parseConfig([]byte(yaml))
 	if err != nil {
@@ -211,6 +212,7 @@ callbacks:
   signing_key: "callback-signing-key-for-the-test-0123456789"
 portal:
   listen: 127.0.0.1:0
+  push_services: [127.0.0.1] # the fake push service
 `, priv, cb, cb)
 	cfg, err := parseConfig([]byte(yaml))
 	if err != nil {
