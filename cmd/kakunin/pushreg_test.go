@@ -307,3 +307,21 @@ portal:
 		t.Errorf("the browser reported CSP violations or script errors:\n%s", strings.Join(violations, "\n"))
 	}
 }
+
+func TestDemoWebPushKeyIsKeptAcrossRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vapid.key")
+	first, err := demoWebPush(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := demoWebPush(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.VAPIDPrivateKey.Value() != again.VAPIDPrivateKey.Value() {
+		t.Error("a second run made a new VAPID key: every registered phone would stop getting notifications")
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("vapid.key: %v, %v; want mode 0600", fi, err)
+	}
+}
