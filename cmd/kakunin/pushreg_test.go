@@ -301,6 +301,23 @@ portal:
 	shot("push-ja")
 	do("English", click("#lang"), visible(`html[lang="en"]`), visible("#push-enable"), chromedp.WaitReady(chromedp.CSS("#push[data-state]")))
 	shot("push-en")
+
+	// A registered push app on the security info page, and its test
+	// notification sent from the browser. (The subscription is a fake push
+	// service's, added as the help desk would: a headless browser cannot
+	// subscribe.)
+	ps := testenv.NewPushService(t, pub)
+	if _, err := admin.AddPush(t.Context(), id, "Pixel", challenge.PushRegistration{Channel: "webpush", Subscription: json.RawMessage(ps.Subscription())}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	do("security info", chromedp.Navigate(base+"/security"), visible(".push-test button"))
+	shot("security-push-en")
+	do("test notification", click(".push-test button"), visible("#notice"))
+	msgs := ps.WaitMessages(t, 1, 5*time.Second)
+	var note webpush.Notification
+	if err := json.Unmarshal(msgs[0].Plaintext, &note); err != nil || note.Title != "Test notification" || note.Numbers != nil {
+		t.Errorf("test notification %+v, %v", note, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(violations) > 0 {
