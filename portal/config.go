@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,10 @@ import (
 //	  session_idle: 15m               # signed out after this long without a request
 //	  session_max: 8h                 # and this long after signing in, whatever happens
 //	  step_up: 10m                    # a change needs a code verified this recently
+//	  push_services:                  # push-capable apps: the push services (host
+//	    - fcm.googleapis.com          # names and their subdomains) a browser's
+//	    - push.apple.com              # subscription may name; the default is the
+//	                                  # services of Chrome, Firefox, Safari and Edge
 type Config struct {
 	Listen      string        `yaml:"listen"`
 	PublicURL   string        `yaml:"public_url"`
@@ -25,6 +30,17 @@ type Config struct {
 	SessionIdle time.Duration `yaml:"session_idle"`
 	SessionMax  time.Duration `yaml:"session_max"`
 	StepUp      time.Duration `yaml:"step_up"`
+	// PushServices keeps kakunin from posting to whatever host a signed-in
+	// user's page names as its push endpoint (an internal address, say).
+	PushServices []string `yaml:"push_services"`
+}
+
+// DefaultPushServices are the push services of the browsers users have:
+// Chrome, Samsung Internet and Opera (FCM), Firefox (Mozilla autopush),
+// Safari (Apple), Edge (WNS).
+var DefaultPushServices = []string{
+	"fcm.googleapis.com", "android.googleapis.com",
+	"updates.push.services.mozilla.com", "push.apple.com", "notify.windows.com",
 }
 
 // SetDefaults fills in every unset field.
@@ -37,6 +53,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.StepUp == 0 {
 		c.StepUp = 10 * time.Minute
+	}
+	if c.PushServices == nil {
+		c.PushServices = DefaultPushServices
 	}
 }
 
@@ -75,7 +94,29 @@ func (c *Config) Validate() error {
 	if c.StepUp < time.Minute || c.StepUp > time.Hour {
 		return fmt.Errorf("step_up: %s is outside 1m..1h", c.StepUp)
 	}
+	for i, h := range c.PushServices {
+		if h == "" || strings.ContainsAny(h, "/:@ ") {
+			return fmt.Errorf("push_services[%d]: %q is not a host name (no scheme, port or path)", i, h)
+		}
+	}
 	return nil
+}
+
+// pushServiceAllowed reports whether a subscription's endpoint is at one
+// of push_services or a subdomain of one.
+func (c *Config) pushServiceAllowed(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, h := range c.PushServices {
+		h = strings.ToLower(h)
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
 }
 
 // TLS reports whether the portal serves HTTPS itself.

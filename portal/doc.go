@@ -9,6 +9,11 @@
 // codes are shared with RADIUS. Sessions live in the store (every node
 // sees them); the cookie carries only a random token.
 //
+// With Web Push configured it is also the phone's push-capable app:
+// installed on the home screen (manifest, service worker), it registers
+// the browser's push subscription as a push method, and its service worker
+// shows the approvals the engine sends (push.go).
+//
 // It knows HTTP, HTML and the session; it knows nothing of RADIUS, LDAP or
 // SQL.
 package portal

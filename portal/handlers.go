@@ -65,6 +65,10 @@ var notices = map[string]string{
 	"added": "notice_added", "deleted": "notice_deleted", "default": "notice_default",
 	"signed_out": "signed_out", "session_ended": "session_ended", "applied": "apply_saved_yes",
 	"app_limit": "err_app_limit",
+	// Push-capable apps (push.go).
+	"push_added": "notice_push_added", "push_test_sent": "notice_push_test_sent",
+	"push_test_wait": "notice_push_test_wait", "push_test_failed": "notice_push_test_failed",
+	"push_test_gone": "notice_push_test_gone",
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
@@ -90,6 +94,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /security/default", s.with(signedIn, s.setDefault))
 	mux.HandleFunc("GET /security/delete", s.with(signedIn, s.deletePage))
 	mux.HandleFunc("POST /security/delete", s.with(signedIn, s.deleteMethod))
+	s.pushRoutes(mux)
 }
 
 // Who may see a page.
@@ -600,6 +605,7 @@ type methodView struct {
 	Kind       store.MethodKind
 	Added      time.Time
 	Default    bool
+	PushTest   bool // a Web Push app the page can send a test notification to
 }
 
 type securityData struct {
@@ -608,6 +614,7 @@ type securityData struct {
 	CanAdd   bool
 	Selected string // delete: the method; default: the current one
 	Last     bool   // delete: the user's last method
+	CanPush  bool   // a push-capable app may be added (push.webpush configured)
 }
 
 func (s *Server) views(v *visit) []methodView {
@@ -620,6 +627,8 @@ func (s *Server) views(v *visit) []methodView {
 				mv.Detail += " " + text(v.lang, "ext", m.Extension)
 			}
 		}
+		_, mv.PushTest = pushRegistration(m)
+		mv.PushTest = mv.PushTest && s.pushSender != nil
 		out = append(out, mv)
 	}
 	return out
@@ -627,6 +636,7 @@ func (s *Server) views(v *visit) []methodView {
 
 func (s *Server) security(v *visit) securityData {
 	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps}
+	d.CanPush = d.CanAdd && s.vapid != nil
 	for i := range d.Methods {
 		if d.Methods[i].Default {
 			d.Default = &d.Methods[i]

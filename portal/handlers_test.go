@@ -119,7 +119,7 @@ func TestPagesCarryStrictSecurityHeaders(t *testing.T) {
 	for _, p := range []string{"/signin", "/security", "/apply", "/setup/app"} {
 		r := b.get(p)
 		for k, want := range map[string]string{
-			"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+			"Content-Security-Policy": "default-src 'self'; script-src 'self'; worker-src 'self'; manifest-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 			"X-Content-Type-Options":  "nosniff",
 			"Referrer-Policy":         "no-referrer",
 			"Cache-Control":           "no-store",

@@ -16,8 +16,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"kakunin/challenge"
+	"kakunin/challenge/webpush"
 	"kakunin/configs"
 	"kakunin/internal/demodir"
+	"kakunin/internal/secret"
 	"kakunin/store"
 )
 
@@ -103,6 +105,12 @@ func runDemo(args []string) error {
 	// being sent; pushes and calls are answered on the approval page.
 	cfg.SMS.Provider, cfg.SMS.demo = "console", true
 	cfg.Push.demo = true
+	// The portal offers push-capable apps too: a browser on this machine
+	// subscribes at its vendor's push service, so those notifications need
+	// the internet. The key is kept, so registrations survive a restart.
+	if cfg.Push.WebPush, err = demoWebPush(filepath.Join(abs, "vapid.key")); err != nil {
+		return err
+	}
 	cfg.Voice.Provider, cfg.Voice.demo = "console", true
 
 	u, sms, push := users[demoUser], users[demoPhoneUser], users[demoPushUser]
@@ -253,4 +261,25 @@ callbacks:
 		q(dir.URL()), q(dir.BindDN()), q(filepath.Join(data, "ldap.secret")), q(dir.BaseDN()), q(dir.GroupDN("vpn-staff")),
 		q(filepath.Join(data, "kakunin.db")), q(filepath.Join(data, "store.key")), q(metricsAddr),
 		q(cbAddr), q("http://"+cbAddr), q(filepath.Join(data, "callback.key")))
+}
+
+// demoWebPush is the demo's push.webpush: a VAPID key generated on the
+// first run and kept in the data directory.
+func demoWebPush(path string) (*webpushConfig, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		var priv string
+		if priv, _, err = webpush.GenerateVAPID(); err != nil {
+			return nil, err
+		}
+		b, err = []byte(priv), os.WriteFile(path, []byte(priv), 0o600)
+	}
+	if err != nil {
+		return nil, err
+	}
+	w := &webpushConfig{VAPIDPrivateKey: secret.New(strings.TrimSpace(string(b))), Subject: "mailto:demo@kakunin.invalid"}
+	if _, err := webpush.NewVAPID(w.VAPIDPrivateKey.Value(), w.Subject); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return w, nil
 }

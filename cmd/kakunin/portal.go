@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"kakunin/challenge"
+	"kakunin/challenge/webpush"
 	"kakunin/portal"
 )
 
@@ -19,7 +20,17 @@ func (a *app) startPortal() error {
 	if err != nil {
 		return err
 	}
-	p, err := portal.New(a.cfg.Portal, a.engine, admin, a.store, a.cfg.Flow.Issuer, a.log.With("component", "portal"), a.reg)
+	var opts []portal.Option
+	if w := a.cfg.Push.WebPush; w != nil {
+		// The portal subscribes browsers with the key the engine's
+		// webpush channel signs with (validated with the config).
+		v, err := webpush.NewVAPID(w.VAPIDPrivateKey.Value(), w.Subject)
+		if err != nil {
+			return fmt.Errorf("push.webpush: %w", err)
+		}
+		opts = append(opts, portal.WithWebPush(v, webpush.New(v, nil)))
+	}
+	p, err := portal.New(a.cfg.Portal, a.engine, admin, a.store, a.cfg.Flow.Issuer, a.log.With("component", "portal"), a.reg, opts...)
 	if err != nil {
 		return fmt.Errorf("portal: %w", err)
 	}
