@@ -257,6 +257,13 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, v *visit) {
 			s.log.Warn("portal: save language", "err", err)
 		}
 	}
+	// A signed-in user's choice is also what calls and push
+	// notifications speak.
+	if v.user.ID != "" && v.user.Language != lang {
+		if err := s.admin.SetLanguage(r.Context(), v.user.ID, lang, "portal"); err != nil {
+			s.log.Warn("portal: save the user's language", "err", err)
+		}
+	}
 	redirect(w, r, localPath(r.URL.Query().Get("next")))
 }
 

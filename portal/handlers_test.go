@@ -512,6 +512,9 @@ func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
 		}
 	}
 	r = b.get("/lang?to=en&next=/security")
+	if u, err := e.st.GetUser(t.Context(), userID); err != nil || u.Language != "en" {
+		t.Errorf("the user's language after switching: %q, %v; want en (calls and notifications use it)", u.Language, err)
+	}
 	now := time.Now().Local()
 	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", now.Format("Jan 2006")} {
 		if !strings.Contains(r.body, want) {
