@@ -90,6 +90,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /security/default", s.with(signedIn, s.setDefault))
 	mux.HandleFunc("GET /security/delete", s.with(signedIn, s.deletePage))
 	mux.HandleFunc("POST /security/delete", s.with(signedIn, s.deleteMethod))
+	s.phoneRoutes(mux)
 }
 
 // Who may see a page.
@@ -439,7 +440,7 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		redirect(w, r, "/apply")
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "setup", page{Title: "setup_title"})
+	s.render(w, r, v, http.StatusOK, "setup", page{Title: "setup_title", D: s.eng.CanSMS() || s.eng.CanCall()})
 }
 
 type appData struct {
@@ -480,7 +481,7 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil {
+	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
 		seed, _, err := challenge.NewTOTPKey(s.issuer, v.user.ID)
 		if err != nil {
 			s.fail(w, r, v, "new TOTP key", err)
@@ -517,7 +518,7 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil {
+	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
 		redirect(w, r, "/setup/app")
 		return
 	}
@@ -561,7 +562,7 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (s *Server) donePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, http.StatusOK, "done", page{Title: "done_title"})
+	s.render(w, r, v, http.StatusOK, "done", page{Title: "done_title", D: r.URL.Query().Get("method") == "phone"})
 }
 
 // groups writes a base32 secret in groups of four, as apps show it.
@@ -600,6 +601,7 @@ type methodView struct {
 	Kind       store.MethodKind
 	Added      time.Time
 	Default    bool
+	Phone      bool // a phone: its number can be edited
 }
 
 type securityData struct {
@@ -608,6 +610,8 @@ type securityData struct {
 	CanAdd   bool
 	Selected string // delete: the method; default: the current one
 	Last     bool   // delete: the user's last method
+	// AddPhones are the phone kinds the user may still add.
+	AddPhones []store.MethodKind
 }
 
 func (s *Server) views(v *visit) []methodView {
@@ -619,6 +623,7 @@ func (s *Server) views(v *visit) []methodView {
 			if m.Extension != "" {
 				mv.Detail += " " + text(v.lang, "ext", m.Extension)
 			}
+			mv.Phone = isPhoneKind(m.Kind)
 		}
 		out = append(out, mv)
 	}
@@ -627,6 +632,11 @@ func (s *Server) views(v *visit) []methodView {
 
 func (s *Server) security(v *visit) securityData {
 	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps}
+	for _, k := range []store.MethodKind{store.KindPhone, store.KindAlternatePhone, store.KindOfficePhone} {
+		if !slices.ContainsFunc(v.methods, func(m store.Method) bool { return m.Kind == k }) {
+			d.AddPhones = append(d.AddPhones, k)
+		}
+	}
 	for i := range d.Methods {
 		if d.Methods[i].Default {
 			d.Default = &d.Methods[i]
