@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	"kakunin/store"
@@ -98,9 +99,17 @@ func (e *Engine) CallToVerify(ctx context.Context, user, phone, extension, lang 
 	if !e.CanCall() {
 		return "", ErrNoProvider
 	}
+	if lang != "ja" && lang != "en" {
+		lang = e.cfg.Languages[0]
+	}
+	return e.placeCall(ctx, user, PhoneMethodID(user, phone+";ext="+extension), phone, extension, lang, verifyPrompt[lang])
+}
+
+// placeCall reserves a send to methodID and calls phone for a portal
+// approval.
+func (e *Engine) placeCall(ctx context.Context, user, methodID, phone, extension, lang, prompt string) (string, error) {
 	now := e.now()
-	mid := PhoneMethodID(user, phone+";ext="+extension)
-	ok, err := e.st.ReserveSend(ctx, user, mid, now, e.sendLimits())
+	ok, err := e.st.ReserveSend(ctx, user, methodID, now, e.sendLimits())
 	if err != nil {
 		return "", err
 	}
@@ -110,20 +119,17 @@ func (e *Engine) CallToVerify(ctx context.Context, user, phone, extension, lang 
 		return "", ErrSendLimited
 	}
 	id := store.NewID()
-	a := store.Approval{ID: id, UserID: user, MethodID: mid, Kind: kindCall, Key: "verify:" + id,
+	a := store.Approval{ID: id, UserID: user, MethodID: methodID, Kind: kindCall, Key: "portal:" + id,
 		Client: "portal", Node: e.node(), CreatedAt: now, ExpiresAt: now.Add(verifyCallTTL)}
 	if _, err := e.st.CreateApproval(ctx, a, 0, time.Time{}); err != nil {
 		return "", err
-	}
-	if lang != "ja" && lang != "en" {
-		lang = e.cfg.Languages[0]
 	}
 	r := CallRequest{
 		ApprovalID: id,
 		To:         phone,
 		Extension:  extension,
 		Language:   lang,
-		Prompt:     verifyPrompt[lang],
+		Prompt:     prompt,
 		GatherURL:  e.callbacks.URL(CallbackGather, id, a.ExpiresAt),
 		StatusURL:  e.callbacks.URL(CallbackStatus, id, a.ExpiresAt),
 		ApproveURL: e.callbacks.URL(CallbackApprove, id, a.ExpiresAt),
@@ -134,7 +140,7 @@ func (e *Engine) CallToVerify(ctx context.Context, user, phone, extension, lang 
 	e.m.providerDuration.WithLabelValues("voice").Observe(time.Since(t).Seconds())
 	if err != nil {
 		e.m.providerErrors.WithLabelValues("voice").Inc()
-		e.log.Error("verification call not placed", "user", user, "to", MaskPhone(phone), "err", err)
+		e.log.Error("portal call not placed", "user", user, "to", MaskPhone(phone), "err", err)
 		e.close(ctx, a, store.ApprovalFailed)
 		e.portalAudit(ctx, user, "phone_call", "reject", "call_failed")
 		return "", errors.Join(ErrProvider, err)
@@ -175,4 +181,119 @@ func (e *Engine) VerificationStatus(ctx context.Context, user, approvalID string
 		return CallPending, nil
 	}
 	return CallFailed, nil
+}
+
+// Signing in to the portal with an enrolled phone: the code or call goes
+// to the stored number under the method's own send limits; a wrong code
+// counts towards the shared code lockout, as over RADIUS; a fraud report
+// ('0' in a call) locks the phones as it does there.
+
+// ErrPhoneLocked: a fraud report locked the user's phones until the help
+// desk unlocks them.
+var ErrPhoneLocked = errors.New("phone methods locked after a fraud report")
+
+// signInPhone finds the user's enrolled phone methodID, usable by SMS
+// (kind phone) or by call (any phone kind).
+func (e *Engine) signInPhone(ctx context.Context, user, methodID string, call bool) (store.Method, error) {
+	acct, err := e.st.Account(ctx, user, e.accountQuery(e.now()))
+	if err != nil {
+		return store.Method{}, err
+	}
+	switch {
+	case e.codeLocked(acct):
+		return store.Method{}, ErrLocked
+	case acct.OutOfBandLocked:
+		return store.Method{}, ErrPhoneLocked
+	}
+	for _, m := range acct.Methods {
+		if m.ID != methodID {
+			continue
+		}
+		if m.Kind == store.KindPhone || (call && (m.Kind == store.KindAlternatePhone || m.Kind == store.KindOfficePhone)) {
+			return m, nil
+		}
+	}
+	return store.Method{}, store.ErrNotFound
+}
+
+// SendSignInCode sends a sign-in code by SMS to the user's phone methodID.
+func (e *Engine) SendSignInCode(ctx context.Context, user, methodID string) (PhoneCode, error) {
+	if e.sms == nil {
+		return PhoneCode{}, ErrNoProvider
+	}
+	m, err := e.signInPhone(ctx, user, methodID, false)
+	if err != nil {
+		return PhoneCode{}, err
+	}
+	now := e.now()
+	ok, err := e.st.ReserveSend(ctx, user, m.ID, now, e.sendLimits())
+	if err != nil {
+		return PhoneCode{}, err
+	}
+	if !ok {
+		e.m.smsLimited.Inc()
+		e.portalAudit(ctx, user, "phone_code", "reject", "sms_limited")
+		return PhoneCode{}, ErrSendLimited
+	}
+	code, err := e.sendCode(ctx, user, m)
+	if err != nil {
+		e.portalAudit(ctx, user, "phone_code", "reject", "sms_failed")
+		return PhoneCode{}, errors.Join(ErrProvider, err)
+	}
+	e.portalAudit(ctx, user, "phone_code", "accept", "sms_sent")
+	return PhoneCode{Code: code, Expires: now.Add(e.cfg.SMS.CodeTTL)}, nil
+}
+
+// CallToSignIn calls the user's phone methodID for a portal sign-in; the
+// portal reads the approval with VerificationStatus.
+func (e *Engine) CallToSignIn(ctx context.Context, user, methodID, lang string) (string, error) {
+	if !e.CanCall() {
+		return "", ErrNoProvider
+	}
+	m, err := e.signInPhone(ctx, user, methodID, true)
+	if err != nil {
+		return "", err
+	}
+	if lang != "ja" && lang != "en" {
+		lang = e.cfg.Languages[0]
+	}
+	return e.placeCall(ctx, user, m.ID, m.Phone, m.Extension, lang, e.msgs.renderOne(lang, msgCallSpoken, nil))
+}
+
+// CheckSignInCode checks a code sent by SendSignInCode. A wrong or expired
+// code is a failure towards the user's code lockout, recorded in the
+// store's serialised transaction; ErrLocked when the user is paused.
+func (e *Engine) CheckSignInCode(ctx context.Context, user string, sent PhoneCode, typed string) (bool, error) {
+	typed = strings.TrimSpace(typed)
+	if !isCode(typed) {
+		return false, nil // a typo guesses nothing
+	}
+	now := e.now()
+	locked, ok := false, false
+	acct, _, err := e.st.Verify(ctx, user, now, e.accountQuery(now), func(a store.Account) store.Redemption {
+		if e.codeLocked(a) {
+			locked = true
+			return store.Redemption{}
+		}
+		if e.CodeMatches(sent, typed) {
+			ok = true
+			return store.Redemption{}
+		}
+		return store.Redemption{Fail: true}
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case locked:
+		e.portalAudit(ctx, user, "verify_code", "reject", "locked")
+		return false, ErrLocked
+	case ok:
+		e.portalAudit(ctx, user, "verify_code", "accept", "ok_sms")
+		return true, nil
+	}
+	if err := e.failed(ctx, user, store.FailCode, acct.CodeFailures+1, now); err != nil {
+		e.log.Warn("audit lockout", "err", err)
+	}
+	e.portalAudit(ctx, user, "verify_code", "reject", "bad_code")
+	return false, nil
 }

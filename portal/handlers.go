@@ -296,7 +296,8 @@ type codeData struct {
 	Action, Next string
 	StepUp       bool
 	Minutes      int
-	NoApp        bool // the user has methods, but none the portal can check
+	NoApp        bool          // the user has methods, but none the portal can check
+	Phones       []phoneOption // codes by SMS and calls the user may choose instead
 }
 
 // Only authenticator apps' codes can be checked here so far; a user with
@@ -307,8 +308,8 @@ func hasApp(ms []store.Method) bool {
 }
 
 func (s *Server) codePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	p := page{Title: "code_title", D: codeData{Action: "/signin/code", NoApp: !hasApp(v.methods)}}
-	if !hasApp(v.methods) {
+	p := page{Title: "code_title", D: codeData{Action: "/signin/code", NoApp: !hasApp(v.methods), Phones: s.phoneOptions(v)}}
+	if !hasApp(v.methods) && len(s.phoneOptions(v)) == 0 {
 		p.Error = "err_no_app"
 	}
 	s.render(w, r, v, http.StatusOK, "code", p)
@@ -321,7 +322,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	if key := s.verify(ctx, v, r.PostFormValue("code")); key != "" {
-		s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", Error: key, D: codeData{Action: "/signin/code"}})
+		s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", Error: key, D: codeData{Action: "/signin/code", Phones: s.phoneOptions(v)}})
 		return
 	}
 	// Fully signed in now: a new token for the new privilege.
@@ -364,14 +365,18 @@ func (s *Server) stepupData(next string) codeData {
 }
 
 func (s *Server) stepupPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", D: s.stepupData(r.URL.Query().Get("next"))})
+	d := s.stepupData(r.URL.Query().Get("next"))
+	d.NoApp, d.Phones = !hasApp(v.methods), s.phoneOptions(v)
+	s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", D: d})
 }
 
 func (s *Server) stepup(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
 	next := localPath(r.PostFormValue("next"))
 	if key := s.verify(ctx, v, r.PostFormValue("code")); key != "" {
-		s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", Error: key, D: s.stepupData(next)})
+		d := s.stepupData(next)
+		d.NoApp, d.Phones = !hasApp(v.methods), s.phoneOptions(v)
+		s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", Error: key, D: d})
 		return
 	}
 	v.sess.Verified = s.now()

@@ -48,6 +48,14 @@ var phoneTexts = map[string]map[string]string{
 		"setup_phone_link": "電話を登録する",
 		"done_text_phone":  "電話を登録しました。次回から、VPNへの接続でパスワードの後にSMSのコードまたは電話での承認を求められます。",
 
+		"signin_phone_or":    "または、登録済みの電話で本人確認できます：",
+		"signin_phone_only":  "登録済みの電話で本人確認をしてください：",
+		"signin_phone_sms":   "%s にSMSでコードを送る",
+		"signin_phone_call":  "%s に電話をかける",
+		"signin_phone_other": "別の方法を選ぶ",
+		"stepup_intro_phone": "セキュリティ情報を変更するには、登録済みの電話でもう一度本人確認が必要です（確認後%d分間有効）。パスワードだけを知った第三者が、自分の電話やアプリを登録できないようにするためです。",
+		"err_phone_locked":   "不正なサインインの報告があったため、電話での本人確認は停止されています。ヘルプデスクにお問い合わせください。",
+
 		"sec_edit":                "変更",
 		"sec_add_phone":           "電話を追加",
 		"sec_add_alternate_phone": "代替の電話を追加",
@@ -99,6 +107,14 @@ var phoneTexts = map[string]map[string]string{
 		"setup_phone":      "If you prefer not to use an authenticator app, you can register a phone (SMS or call).",
 		"setup_phone_link": "Register a phone",
 		"done_text_phone":  "Your phone is registered. From now on, after your password the VPN asks for a code by SMS or an approval by call.",
+
+		"signin_phone_or":    "Or verify with a registered phone:",
+		"signin_phone_only":  "Verify with your registered phone:",
+		"signin_phone_sms":   "Send a code by SMS to %s",
+		"signin_phone_call":  "Call %s",
+		"signin_phone_other": "Choose another way",
+		"stepup_intro_phone": "To change your security info, verify again with your registered phone (valid for %d minutes). This keeps someone who only knows your password from adding their own phone or app.",
+		"err_phone_locked":   "Verification by phone is suspended because a sign-in was reported as not yours. Contact the help desk.",
 
 		"sec_edit":                "Change",
 		"sec_add_phone":           "Add phone",

@@ -28,6 +28,7 @@ func (s *Server) phoneRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /setup/phone", s.with(signedIn, s.phoneSend))
 	mux.HandleFunc("GET /setup/phone/verify", s.with(signedIn, s.phoneVerifyPage))
 	mux.HandleFunc("POST /setup/phone/verify", s.with(signedIn, s.phoneVerify))
+	s.phoneSignInRoutes(mux)
 }
 
 // country is one choice of the country selector.
@@ -112,6 +113,10 @@ type pendingPhone struct {
 	Code      challenge.PhoneCode
 	Tries     int    `json:"tries,omitempty"`
 	Approval  string `json:"approval,omitempty"`
+	// SignIn is the enrolled phone a sign-in (or step-up) goes through;
+	// Next is where a step-up returns.
+	SignIn string `json:"signin,omitempty"`
+	Next   string `json:"next,omitempty"`
 }
 
 var phonePrefix = []byte("kakunin-phone/1:")
@@ -156,6 +161,8 @@ type phoneData struct {
 	Masked                 string // verify: where the code went or the call goes
 	First                  bool   // first-method setup
 	ViaSMS, ViaCall, Retry bool
+	Action, Again, Cancel  string // verify: where the form posts; where to start again; where to give up
+	SignIn                 bool   // verify: a sign-in, not a new number
 }
 
 // phoneTarget reads which phone the request is about: a kind to add, or
@@ -302,8 +309,13 @@ func (s *Server) verifyData(v *visit, p pendingPhone) phoneData {
 	if p.Extension != "" {
 		masked += " " + text(v.lang, "ext", p.Extension)
 	}
+	again := phoneFormURL(p.Kind, p.Replace)
+	back := "/security"
+	if len(v.methods) == 0 {
+		back = "/setup"
+	}
 	return phoneData{Kind: p.Kind, Edit: p.Replace, Masked: masked, ViaSMS: p.Via == "sms", ViaCall: p.Via == "call",
-		First: len(v.methods) == 0}
+		First: len(v.methods) == 0, Action: "/setup/phone/verify", Again: again, Cancel: back}
 }
 
 func (s *Server) renderVerify(w http.ResponseWriter, r *http.Request, v *visit, p pendingPhone, errKey, notice string) {
@@ -312,7 +324,7 @@ func (s *Server) renderVerify(w http.ResponseWriter, r *http.Request, v *visit, 
 
 func (s *Server) phoneVerifyPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	p, ok := pendingOf(v.sess)
-	if !ok {
+	if !ok || p.SignIn != "" {
 		redirect(w, r, "/")
 		return
 	}
@@ -339,7 +351,7 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request, v *visit, p pen
 func (s *Server) phoneVerify(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
 	p, ok := pendingOf(v.sess)
-	if !ok {
+	if !ok || p.SignIn != "" {
 		redirect(w, r, "/")
 		return
 	}
@@ -437,4 +449,210 @@ func (s *Server) savePhone(w http.ResponseWriter, r *http.Request, v *visit, p p
 		return
 	}
 	redirect(w, r, "/security?notice=added")
+}
+
+// Signing in (or stepping up) with an enrolled phone: a code by SMS to a
+// phone, or a call to any phone answered with '#'.
+
+// maxSignInTries is how many wrong codes one sign-in SMS tolerates (each
+// also counts towards the shared code lockout).
+const maxSignInTries = 3
+
+func (s *Server) phoneSignInRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /signin/phone", s.with(anyone, s.signInPhoneSend))
+	mux.HandleFunc("GET /signin/phone", s.with(anyone, s.signInPhonePage))
+	mux.HandleFunc("POST /signin/phone/verify", s.with(anyone, s.signInPhoneVerify))
+}
+
+// phoneOption is a button on the code page: a code by SMS to, or a call
+// to, one of the user's phones.
+type phoneOption struct {
+	ID, Detail, Via string
+}
+
+func (s *Server) phoneOptions(v *visit) []phoneOption {
+	var out []phoneOption
+	for _, m := range v.methods {
+		if !isPhoneKind(m.Kind) {
+			continue
+		}
+		detail := challenge.MaskPhone(m.Phone)
+		if m.Extension != "" {
+			detail += " " + text(v.lang, "ext", m.Extension)
+		}
+		if m.Kind == store.KindPhone && s.eng.CanSMS() {
+			out = append(out, phoneOption{ID: m.ID, Detail: detail, Via: "sms"})
+		}
+		if s.eng.CanCall() {
+			out = append(out, phoneOption{ID: m.ID, Detail: detail, Via: "call"})
+		}
+	}
+	return out
+}
+
+// codeBack is the code page a sign-in by phone came from.
+func codeBack(p pendingPhone) string {
+	if p.Next != "" {
+		return "/stepup?next=" + url.QueryEscape(p.Next)
+	}
+	return "/signin/code"
+}
+
+// renderCodeAgain shows the code page (sign-in or step-up) with errKey.
+func (s *Server) renderCodeAgain(w http.ResponseWriter, r *http.Request, v *visit, stepUpNext, errKey string) {
+	d := codeData{Action: "/signin/code", NoApp: !hasApp(v.methods), Phones: s.phoneOptions(v)}
+	title := "code_title"
+	if !s.needsCode(v) {
+		d, title = s.stepupData(stepUpNext), "stepup_title"
+		d.NoApp, d.Phones = !hasApp(v.methods), s.phoneOptions(v)
+	}
+	s.render(w, r, v, http.StatusOK, "code", page{Title: title, Error: errKey, D: d})
+}
+
+func (s *Server) signInPhoneSend(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	if v.sess == nil || len(v.methods) == 0 {
+		redirect(w, r, "/")
+		return
+	}
+	next := ""
+	if !s.needsCode(v) {
+		next = localPath(r.PostFormValue("next"))
+	}
+	id, via := r.PostFormValue("method"), r.PostFormValue("via")
+	i := slices.IndexFunc(s.phoneOptions(v), func(o phoneOption) bool { return o.ID == id && o.Via == via })
+	if i < 0 {
+		s.renderCodeAgain(w, r, v, next, "err_no_method")
+		return
+	}
+	m := v.methods[slices.IndexFunc(v.methods, func(m store.Method) bool { return m.ID == id })]
+	p := pendingPhone{Kind: m.Kind, Phone: m.Phone, Extension: m.Extension, SignIn: id, Via: via, Next: next}
+	var err error
+	if via == "sms" {
+		p.Code, err = s.eng.SendSignInCode(ctx, v.user.ID, id)
+	} else {
+		p.Approval, err = s.eng.CallToSignIn(ctx, v.user.ID, id, v.lang)
+	}
+	switch {
+	case errors.Is(err, challenge.ErrLocked):
+		s.renderCodeAgain(w, r, v, next, "err_locked")
+		return
+	case errors.Is(err, challenge.ErrPhoneLocked):
+		s.renderCodeAgain(w, r, v, next, "err_phone_locked")
+		return
+	case errors.Is(err, challenge.ErrSendLimited):
+		s.renderCodeAgain(w, r, v, next, "err_phone_limited")
+		return
+	case errors.Is(err, challenge.ErrProvider), errors.Is(err, challenge.ErrNoProvider), errors.Is(err, store.ErrNotFound):
+		s.renderCodeAgain(w, r, v, next, "err_phone_send_failed")
+		return
+	case err != nil:
+		s.fail(w, r, v, "send to a phone", err)
+		return
+	}
+	if err := s.savePending(ctx, v.sess, &p); err != nil {
+		s.fail(w, r, v, "save session", err)
+		return
+	}
+	redirect(w, r, "/signin/phone")
+}
+
+func (s *Server) renderSignInPhone(w http.ResponseWriter, r *http.Request, v *visit, p pendingPhone, errKey, notice string) {
+	d := s.verifyData(v, p)
+	d.Action, d.Again, d.Cancel, d.SignIn = "/signin/phone/verify", codeBack(p), "", true
+	title := "code_title"
+	if p.Next != "" {
+		title = "stepup_title"
+	}
+	s.render(w, r, v, http.StatusOK, "phoneverify", page{Title: title, Error: errKey, Notice: notice, D: d})
+}
+
+// signInPending is the session's pending sign-in by phone, if any.
+func signInPending(v *visit) (pendingPhone, bool) {
+	p, ok := pendingOf(v.sess)
+	return p, ok && p.SignIn != "" && len(v.methods) > 0
+}
+
+func (s *Server) signInPhonePage(w http.ResponseWriter, r *http.Request, v *visit) {
+	p, ok := signInPending(v)
+	if !ok {
+		redirect(w, r, "/")
+		return
+	}
+	s.renderSignInPhone(w, r, v, p, "", "")
+}
+
+func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *visit) {
+	ctx := r.Context()
+	p, ok := signInPending(v)
+	if !ok {
+		redirect(w, r, "/")
+		return
+	}
+	if p.Via == "sms" {
+		good, err := s.eng.CheckSignInCode(ctx, v.user.ID, p.Code, r.PostFormValue("code"))
+		switch {
+		case errors.Is(err, challenge.ErrLocked):
+			s.m.signins.WithLabelValues("locked").Inc()
+			if err := s.savePending(ctx, v.sess, nil); err != nil {
+				s.log.Warn("portal: drop pending phone", "err", err)
+			}
+			s.renderCodeAgain(w, r, v, p.Next, "err_locked")
+			return
+		case err != nil:
+			s.fail(w, r, v, "check a code sent by SMS", err)
+			return
+		case !good:
+			s.m.signins.WithLabelValues("bad_code").Inc()
+			p.Tries++
+			if p.Tries >= maxSignInTries || !s.now().Before(p.Code.Expires) {
+				if err := s.savePending(ctx, v.sess, nil); err != nil {
+					s.fail(w, r, v, "save session", err)
+					return
+				}
+				s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
+				return
+			}
+			if err := s.savePending(ctx, v.sess, &p); err != nil {
+				s.fail(w, r, v, "save session", err)
+				return
+			}
+			s.renderSignInPhone(w, r, v, p, "err_phone_code", "")
+			return
+		}
+	} else {
+		st, err := s.eng.VerificationStatus(ctx, v.user.ID, p.Approval)
+		switch {
+		case err != nil:
+			s.fail(w, r, v, "read sign-in call", err)
+			return
+		case st == challenge.CallPending:
+			s.renderSignInPhone(w, r, v, p, "", "phone_call_waiting")
+			return
+		case st != challenge.CallApproved:
+			if err := s.savePending(ctx, v.sess, nil); err != nil {
+				s.fail(w, r, v, "save session", err)
+				return
+			}
+			s.renderCodeAgain(w, r, v, p.Next, "err_phone_call_failed")
+			return
+		}
+	}
+	s.m.signins.WithLabelValues("code_ok").Inc()
+	if s.needsCode(v) {
+		// Fully signed in now: a new token for the new privilege (the
+		// old session, and the pending code with it, is gone).
+		if _, err := s.startSession(ctx, w, v.sess, v.user.ID, v.lang, s.now()); err != nil {
+			s.fail(w, r, v, "start session", err)
+			return
+		}
+		redirect(w, r, "/")
+		return
+	}
+	v.sess.Verified = s.now()
+	if err := s.savePending(ctx, v.sess, nil); err != nil {
+		s.fail(w, r, v, "save session", err)
+		return
+	}
+	redirect(w, r, localPath(p.Next))
 }

@@ -409,3 +409,118 @@ func TestPhoneSendsAreLimited(t *testing.T) {
 		t.Errorf("second send at once: %s, error %q, %d SMS", r.path, errorOf(r), len(e.tw.Sent()))
 	}
 }
+
+func TestPhoneOnlyUserSignsInWithAnSMSCode(t *testing.T) {
+	e := newPhoneEnv(t, true, true)
+	m, err := e.admin.AddPhone(t.Context(), userID, store.KindPhone, "+81 90 1234 5678", "", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	r := b.signIn(userID, password, nil)
+	if r.path != "/signin/code" || errorOf(r) != "" || !strings.Contains(r.body, `id="sms-`+m.ID+`"`) || !strings.Contains(r.body, `id="call-`+m.ID+`"`) {
+		t.Fatalf("phone-only user after the password: %s, error %q\n%s", r.path, errorOf(r), r.body)
+	}
+	if r = b.get("/security"); r.path != "/signin/code" {
+		t.Fatalf("security info before the second factor: %s", r.path)
+	}
+	r = b.post("/signin/phone", url.Values{"method": {m.ID}, "via": {"sms"}})
+	if r.path != "/signin/phone" || !strings.Contains(r.body, `id="code"`) {
+		t.Fatalf("after choosing SMS: %s, error %q", r.path, errorOf(r))
+	}
+	code := e.lastCode("+819012345678")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	if r = b.post("/signin/phone/verify", url.Values{"code": {wrong}}); r.path != "/signin/phone/verify" || errorOf(r) != text("ja", "err_phone_code") {
+		t.Fatalf("wrong code: %s, error %q", r.path, errorOf(r))
+	}
+	if n, _ := e.st.CountFailures(t.Context(), userID, store.FailCode, e.clock.now().Add(-time.Hour)); n != 1 {
+		t.Errorf("%d code failures recorded, want 1: a wrong SMS code counts towards the shared lockout", n)
+	}
+	if r = b.post("/signin/phone/verify", url.Values{"code": {code}}); r.path != "/security" {
+		t.Fatalf("right code: %s, error %q", r.path, errorOf(r))
+	}
+	// The code was good once.
+	if r = b.post("/signin/phone/verify", url.Values{"code": {code}}); r.path != "/security" || strings.Contains(r.body, `id="code"`) {
+		t.Errorf("code posted again: %s", r.path)
+	}
+}
+
+func TestPhoneSignInCodeStopsAfterThreeWrongCodes(t *testing.T) {
+	e := newPhoneEnv(t, true, false)
+	m, err := e.admin.AddPhone(t.Context(), userID, store.KindPhone, "+81 90 1234 5678", "", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.signIn(userID, password, nil)
+	b.post("/signin/phone", url.Values{"method": {m.ID}, "via": {"sms"}})
+	code := e.lastCode("+819012345678")
+	var r response
+	for _, c := range []string{"000001", "000002", "000003"} {
+		if c == code {
+			c = "000004"
+		}
+		r = b.post("/signin/phone/verify", url.Values{"code": {c}})
+	}
+	if r.path != "/signin/phone/verify" || errorOf(r) != text("ja", "err_phone_code_expired") {
+		t.Fatalf("after three wrong codes: %s, error %q", r.path, errorOf(r))
+	}
+	if r = b.post("/signin/phone/verify", url.Values{"code": {code}}); r.path == "/security" {
+		t.Error("the code still worked after three wrong ones")
+	}
+}
+
+func TestPhoneOnlyUserSignsInByCallAndStepsUpByCall(t *testing.T) {
+	e := newPhoneEnv(t, false, true)
+	m, err := e.admin.AddPhone(t.Context(), userID, store.KindOfficePhone, "+81 3 5555 1234", "204", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	r := b.signIn(userID, password, nil)
+	if strings.Contains(r.body, `id="sms-`) || !strings.Contains(r.body, `id="call-`+m.ID+`"`) {
+		t.Fatalf("office phone options: %s", r.body)
+	}
+	press := func(key string) {
+		t.Helper()
+		calls := e.tw.Calls()
+		if len(calls) == 0 {
+			t.Fatal("no call placed")
+		}
+		c := calls[len(calls)-1]
+		if !strings.Contains(c.SendDigits, "204") {
+			t.Errorf("call does not dial the extension: %+v", c)
+		}
+		if code, body, err := e.tw.Press(c, key, e.client); err != nil || code != http.StatusOK {
+			t.Fatalf("press %s: %d %v %s", key, code, err, body)
+		}
+	}
+	if r = b.post("/signin/phone", url.Values{"method": {m.ID}, "via": {"call"}}); r.path != "/signin/phone" || !strings.Contains(r.body, `id="continue"`) {
+		t.Fatalf("after choosing a call: %s, error %q", r.path, errorOf(r))
+	}
+	if r = b.post("/signin/phone/verify", nil); r.path != "/signin/phone/verify" || !strings.Contains(r.body, text("ja", "phone_call_waiting")) {
+		t.Fatalf("continue before answering: %s", r.path)
+	}
+	press("#")
+	if r = b.post("/signin/phone/verify", nil); r.path != "/security" {
+		t.Fatalf("continue after #: %s, error %q", r.path, errorOf(r))
+	}
+
+	// Eleven minutes later a change needs the phone again.
+	e.clock.advance(11 * time.Minute)
+	r = b.get("/setup/phone?kind=phone")
+	if !strings.HasPrefix(r.path, "/stepup") || !strings.Contains(r.body, `id="call-`+m.ID+`"`) || strings.Contains(r.body, `id="code"`) {
+		t.Fatalf("step-up of a phone-only user: %s\n%s", r.path, r.body)
+	}
+	r = b.post("/signin/phone", url.Values{"method": {m.ID}, "via": {"call"}, "next": {"/setup/phone?kind=phone"}})
+	if r.path != "/signin/phone" {
+		t.Fatalf("step-up call: %s, error %q", r.path, errorOf(r))
+	}
+	press("#")
+	if r = b.post("/signin/phone/verify", nil); r.path != "/setup/phone?kind=phone" {
+		t.Fatalf("after the step-up call: %s, error %q", r.path, errorOf(r))
+	}
+}
