@@ -638,7 +638,7 @@ func (s *Server) views(v *visit) []methodView {
 func (s *Server) security(v *visit) securityData {
 	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps}
 	for _, k := range []store.MethodKind{store.KindPhone, store.KindAlternatePhone, store.KindOfficePhone} {
-		if !slices.ContainsFunc(v.methods, func(m store.Method) bool { return m.Kind == k }) {
+		if s.canVerifyPhone(k) && !slices.ContainsFunc(v.methods, func(m store.Method) bool { return m.Kind == k }) {
 			d.AddPhones = append(d.AddPhones, k)
 		}
 	}

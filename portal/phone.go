@@ -193,6 +193,12 @@ func (s *Server) phoneTarget(v *visit, kind, edit string) (phoneData, bool) {
 	return d, true
 }
 
+// canVerifyPhone: a phone of kind k can be verified here (SMS for phones,
+// calls for every kind).
+func (s *Server) canVerifyPhone(k store.MethodKind) bool {
+	return s.eng.CanCall() || (k == store.KindPhone && s.eng.CanSMS())
+}
+
 // phoneAllowed checks what adding or changing a phone needs; it has
 // answered the request when it returns false.
 func (s *Server) phoneAllowed(w http.ResponseWriter, r *http.Request, v *visit, back string) bool {

@@ -524,3 +524,16 @@ func TestPhoneOnlyUserSignsInByCallAndStepsUpByCall(t *testing.T) {
 		t.Fatalf("after the step-up call: %s, error %q", r.path, errorOf(r))
 	}
 }
+
+func TestSecurityInfoOffersOnlyPhonesThatCanBeVerified(t *testing.T) {
+	e := newPhoneEnv(t, true, false)
+	b := e.browser()
+	b.enroll(userID, password)
+	r := b.get("/security")
+	if !strings.Contains(r.body, `id="add-phone"`) || strings.Contains(r.body, `id="add-alternate_phone"`) || strings.Contains(r.body, `id="add-office_phone"`) {
+		t.Errorf("with SMS only, security info offers:\n%s", r.body)
+	}
+	if r = b.get("/setup/phone?kind=office_phone"); errorOf(r) != text("ja", "err_phone_unavailable") {
+		t.Errorf("office phone without a caller: error %q", errorOf(r))
+	}
+}
