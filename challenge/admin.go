@@ -263,3 +263,15 @@ func (a *Admin) AddPush(ctx context.Context, id, label string, reg PushRegistrat
 	return m, a.st.Audit(ctx, store.Event{At: now, UserID: id, Actor: actor, Action: "method_added",
 		Detail: fmt.Sprintf("kind=push id=%s channel=%s label=%q", m.ID, reg.Channel, label)})
 }
+
+// SetLanguage records the language the user chose ("ja" or "en"), which
+// calls and notifications then use.
+func (a *Admin) SetLanguage(ctx context.Context, id, lang, actor string) error {
+	if !a.user.MatchString(id) {
+		return ErrBadUser
+	}
+	if _, ok := builtin[lang]; !ok {
+		return fmt.Errorf("language %q is not ja or en", lang)
+	}
+	return a.st.SetLanguage(ctx, id, lang, a.now())
+}

@@ -120,7 +120,7 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 		wait := d.Wait
 		d.Wait = func(ctx context.Context) Decision {
 			d := wait(ctx)
-			e.record(ctx, req, d, began)
+			e.record(ctx, req, d, began, true)
 			return d
 		}
 		if req.Hold == nil {
@@ -129,18 +129,24 @@ func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
 		}
 		return d
 	}
-	e.record(ctx, req, d, began)
+	e.record(ctx, req, d, began, false)
 	return d
 }
 
-// record counts a final decision and writes its audit record.
-func (e *Engine) record(ctx context.Context, req *Request, d Decision, began time.Time) {
+// record counts a final decision and writes its audit record. The time a
+// held request waited for the user is measured apart: it says how fast
+// people answer their phones, not how fast kakunin decides.
+func (e *Engine) record(ctx context.Context, req *Request, d Decision, began time.Time, held bool) {
 	if d.Method == "" {
 		d.Method = "none"
 	}
 	dur := time.Since(began)
 	e.m.decisions.WithLabelValues(d.Outcome.String(), d.Reason).Inc()
-	e.m.duration.WithLabelValues(d.Outcome.String()).Observe(dur.Seconds())
+	if held {
+		e.m.approvalWait.WithLabelValues(d.Method, d.Outcome.String()).Observe(dur.Seconds())
+	} else {
+		e.m.duration.WithLabelValues(d.Outcome.String()).Observe(dur.Seconds())
+	}
 	e.audit.LogAttrs(ctx, slog.LevelInfo, "decision",
 		slog.String("user", auditUser(req.UserName, e.user)),
 		slog.String("client", req.Client),

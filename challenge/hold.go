@@ -182,7 +182,7 @@ func (e *Engine) node() string { return e.cfg.Hold.NodeName + "/" + e.boot }
 // retransmit after the first copy's answer was lost) and waits for it or
 // returns its outcome. ok is false when there is none to attach to.
 func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.Time) (Decision, bool) {
-	a, err := e.st.FindApproval(ctx, key, now)
+	a, err := e.st.FindApproval(ctx, key, req.RequestID, now)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			e.log.Warn("find approval", "err", err)
@@ -192,13 +192,20 @@ func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.
 	if a.UserID != req.UserName || a.Client != nasKey(req) {
 		return Decision{}, false
 	}
+	sameRequest := a.RequestID != "" && a.RequestID == req.RequestID
+	if strings.HasPrefix(key, "i:") && req.CallingStationID == "" && !sameRequest {
+		// Without a station to tell two sign-ins apart, only a copy of
+		// the very packet may wait for the approval: another sign-in
+		// with the same password would otherwise ride on the user's.
+		return Decision{}, false
+	}
 	switch {
 	case !e.mayAttach(a):
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgInterrupted), Reason: "interrupted", Method: a.Kind}, true
 	case a.Status == store.ApprovalPending:
 		e.log.Info("request attached to a pending approval", "user", a.UserID, "kind", a.Kind, "started_by", a.Node)
 		return e.hold(ctx, req, a, now), true
-	case a.RequestID != "" && a.RequestID == req.RequestID:
+	case sameRequest:
 		return e.outcome(a), true
 	}
 	return Decision{}, false
@@ -370,7 +377,7 @@ func (e *Engine) sendPush(ctx context.Context, a store.Approval, m store.Method)
 	if p == nil {
 		return errors.New("no push channel for this registration")
 	}
-	lang := e.cfg.Languages[0]
+	lang := e.userLanguage(ctx, a.UserID)
 	r := PushRequest{
 		ApprovalID:   a.ID,
 		UserID:       a.UserID,
@@ -435,7 +442,7 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 	if _, err := e.st.CreateApproval(ctx, a, 0, time.Time{}); err != nil {
 		return e.unavailable(req, "store_error", err)
 	}
-	lang := e.cfg.Languages[0]
+	lang := e.userLanguage(ctx, a.UserID)
 	r := CallRequest{
 		ApprovalID: a.ID,
 		To:         m.Phone,
@@ -445,7 +452,9 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 		GatherURL:  e.callbacks.URL(CallbackGather, a.ID, a.ExpiresAt),
 		StatusURL:  e.callbacks.URL(CallbackStatus, a.ID, a.ExpiresAt),
 		ApproveURL: e.callbacks.URL(CallbackApprove, a.ID, a.ExpiresAt),
-		Expires:    a.ExpiresAt,
+		// The same signed decision endpoint as a push gateway's.
+		DecisionURL: e.callbacks.URL(CallbackPush, a.ID, a.ExpiresAt),
+		Expires:     a.ExpiresAt,
 	}
 	t := time.Now()
 	err = e.caller.Call(ctx, r)
@@ -559,8 +568,15 @@ func (e *Engine) GetApproval(ctx context.Context, id string) (store.Approval, er
 	return e.st.GetApproval(ctx, id)
 }
 
-// Language is the language of calls, notifications and approval pages.
+// Language is the default language of calls, notifications and approval
+// pages; LanguageOf is a user's.
 func (e *Engine) Language() string { return e.cfg.Languages[0] }
+
+// LanguageOf is the language calls, notifications and approval pages use
+// for the user (see userLanguage).
+func (e *Engine) LanguageOf(ctx context.Context, user string) string {
+	return e.userLanguage(ctx, user)
+}
 
 // heldBefore: the user has a method that holds requests, so a copy of
 // this request may be waiting for an approval.
@@ -571,4 +587,16 @@ func heldBefore(opts []option) bool {
 		}
 	}
 	return false
+}
+
+// userLanguage is the language the user chose in the portal, when this
+// server speaks it, else the first configured one: what calls say and
+// notifications show.
+func (e *Engine) userLanguage(ctx context.Context, user string) string {
+	if u, err := e.st.GetUser(ctx, user); err == nil && u.Language != "" {
+		if _, ok := builtin[u.Language]; ok {
+			return u.Language
+		}
+	}
+	return e.cfg.Languages[0]
 }

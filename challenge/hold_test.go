@@ -95,6 +95,7 @@ func (g *pushGateway) answer(client *http.Client, m webhook.PushMessage, decisio
 type holdFixture struct {
 	t       *testing.T
 	path    string
+	dsn     string // PostgreSQL instead of SQLite at path
 	key     store.EncryptionKey
 	st      store.Store
 	e       *challenge.Engine
@@ -116,10 +117,15 @@ const (
 )
 
 func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
+	return newHoldFixtureOn(t, "", mod...)
+}
+
+// newHoldFixtureOn runs on PostgreSQL at dsn ("" for SQLite).
+func newHoldFixtureOn(t *testing.T, dsn string, mod ...func(*challenge.Config)) *holdFixture {
 	t.Helper()
 	k := make([]byte, 32)
 	rand.Read(k)
-	f := &holdFixture{t: t, path: filepath.Join(t.TempDir(), "k.db"), logs: &testenv.LogBuffer{},
+	f := &holdFixture{t: t, path: filepath.Join(t.TempDir(), "k.db"), dsn: dsn, logs: &testenv.LogBuffer{},
 		key: store.EncryptionKey{ID: "t", Key: secret.New(base64.StdEncoding.EncodeToString(k))}}
 	f.st = f.open()
 	f.gw = newPushGateway(t)
@@ -144,7 +150,7 @@ func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
 	}
 	f.e = f.engine(f.st, f.cfg)
 	mu.Lock()
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, PushSecret: f.gw.secret},
+	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, GatewaySecrets: []string{f.gw.secret}},
 		slog.New(slog.NewTextHandler(f.logs, nil)))
 	mu.Unlock()
 	var err error
@@ -170,6 +176,10 @@ func newHoldFixture(t *testing.T, mod ...func(*challenge.Config)) *holdFixture {
 func (f *holdFixture) open() store.Store {
 	f.t.Helper()
 	sc := store.Config{Driver: "sqlite", Path: f.path}
+	if f.dsn != "" {
+		sc = store.Config{Driver: store.DriverPostgres, DSN: secret.New(f.dsn)}
+		sc.SetDefaults()
+	}
 	sc.Encryption.Keys = []store.EncryptionKey{f.key}
 	st, err := store.Open(context.Background(), sc, slog.New(slog.NewTextHandler(f.logs, nil)))
 	if err != nil {
@@ -485,6 +495,14 @@ func TestApprovePageApproves(t *testing.T) {
 
 func TestCallApprovedWithPound(t *testing.T) {
 	f := newHoldFixture(t)
+	// The user chose English in the portal; the server's first language
+	// is Japanese.
+	f.cfg.Languages = []string{"ja", "en"}
+	f.e = f.engine(f.st, f.cfg)
+	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err := f.admin.SetLanguage(context.Background(), callUser, "en", "test"); err != nil {
+		t.Fatal(err)
+	}
 	held := async(f.e, request(callUser, "pw", nil, "r1"))
 	c := f.waitCalls(1)[0]
 	if c.To != "+81355551234" || !strings.HasSuffix(c.SendDigits, "4321") || !strings.Contains(c.Twiml, "pound") {
@@ -532,7 +550,18 @@ func TestCallFraudAndNoAnswer(t *testing.T) {
 }
 
 func TestRetransmitToAnotherNodeAttaches(t *testing.T) {
-	f := newHoldFixture(t)
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			dsn := ""
+			if db == "postgres" {
+				dsn = testenv.PostgresDSN(t)
+			}
+			retransmitToAnotherNode(t, newHoldFixtureOn(t, dsn))
+		})
+	}
+}
+
+func retransmitToAnotherNode(t *testing.T, f *holdFixture) {
 	cfgB := f.cfg
 	cfgB.Hold.NodeName = "node-b"
 	b := f.engine(f.open(), cfgB)
@@ -620,5 +649,166 @@ func TestHoldRefusedWhenTransportFull(t *testing.T) {
 	}
 	if n := len(f.twilio.Calls()); n != 0 {
 		t.Errorf("%d calls placed for a request that could not be held", n)
+	}
+}
+
+func TestPasswordSuffixPushAndCallHoldOneRequest(t *testing.T) {
+	f := newHoldFixture(t)
+	n := 0
+	suffix := func(user, pw string) *challenge.Request {
+		n++ // each a new packet, as a gateway sends them
+		r := request(user, pw, nil, "s"+strconv.Itoa(n))
+		r.Policy.PasswordSuffix = true
+		return r
+	}
+	// password,push: no number to show, so the first request is held.
+	held := async(f.e, suffix(pushOnly, "pw,push"))
+	p := f.waitPushes(1)[0]
+	if len(p.Numbers) != 0 {
+		t.Errorf("a push without a prompt offers numbers %v", p.Numbers)
+	}
+	f.gw.answer(f.client, p, "approve", 0)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "push" {
+		t.Fatalf("password,push: %+v", d)
+	}
+	// password,call: the office phone rings, # approves.
+	held = async(f.e, suffix(callUser, "pw,call"))
+	c := f.waitCalls(1)[0]
+	f.twilio.Press(c, "#", f.client)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
+		t.Fatalf("password,call: %+v", d)
+	}
+	// A method the user does not have is refused with a message.
+	if d := f.e.Authenticate(context.Background(), suffix(pushOnly, "pw,call")); d.Outcome != challenge.Reject || d.Reason != "suffix_unsupported" {
+		t.Fatalf("password,call without a phone: %+v", d)
+	}
+	// A wrong password with a suffix is a wrong password.
+	if d := f.e.Authenticate(context.Background(), suffix(pushOnly, "nope,push")); d.Reason != "bad_password" {
+		t.Fatalf("wrong password,push: %+v", d)
+	}
+	if n := len(f.gw.pushes()); n != 1 {
+		t.Errorf("%d pushes, want 1", n)
+	}
+}
+
+func TestSlowPushGatewayFailsOverToAnotherMethod(t *testing.T) {
+	f := newHoldFixture(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer slow.Close()
+	wc, err := webhook.New(webhook.Config{URL: slow.URL, Secret: secret.New(f.gw.secret), Timeout: 200 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(f.logs, nil))
+	e, err := challenge.New(f.cfg, directory{pushUser: "pw"}, f.st, log, nil,
+		challenge.WithPush("webhook", wc), challenge.WithCallbacks(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := e.Authenticate(context.Background(), request(pushUser, "pw", nil, "r1"))
+	d = e.Authenticate(context.Background(), request(pushUser, "1", d.State, "r2"))
+	if d.Outcome != challenge.Challenge || d.Reason != "push_failed" || d.Method != "totp" {
+		t.Fatalf("push gateway too slow: %+v", d)
+	}
+}
+
+func TestFailedCallIsNeverAnAccept(t *testing.T) {
+	f := newHoldFixture(t)
+	f.twilio.Fail(http.StatusInternalServerError)
+	d := f.e.Authenticate(context.Background(), request(callUser, "pw", nil, "r1"))
+	if d.Outcome != challenge.Reject || d.Reason != "call_failed" || !strings.Contains(d.Messages[0], "could not be placed") {
+		t.Fatalf("Twilio down: %+v", d)
+	}
+}
+
+func TestWebhookTelephonyGatewayCall(t *testing.T) {
+	f := newHoldFixture(t)
+	var mu sync.Mutex
+	var calls []webhook.CallMessage
+	tel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		if !webhook.Verify(f.gw.secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m webhook.CallMessage
+		json.Unmarshal(raw, &m)
+		mu.Lock()
+		calls = append(calls, m)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer tel.Close()
+	wc, err := webhook.New(webhook.Config{URL: tel.URL, Secret: secret.New(f.gw.secret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := challenge.New(f.cfg, directory{callUser: "pw"}, f.st, slog.New(slog.NewTextHandler(f.logs, nil)), nil,
+		challenge.WithCaller(webhook.Caller{Client: wc}), challenge.WithCallbacks(f.signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.Run(ctx, 50*time.Millisecond)
+	held := async(e, request(callUser, "pw", nil, "r1"))
+	var m webhook.CallMessage
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(calls)
+		if n > 0 {
+			m = calls[0]
+		}
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no call request reached the gateway")
+		}
+	}
+	if m.Type != "call" || m.To != "+81355551234" || m.Extension != "4321" || !strings.Contains(m.Prompt, "pound") {
+		t.Fatalf("call message %+v", m)
+	}
+	// The gateway posts the callee's answer like a push gateway does.
+	f.gw.answer(f.client, webhook.PushMessage{CallbackURL: m.CallbackURL}, "approve", 0)
+	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
+		t.Fatalf("after the gateway's approve: %+v", d)
+	}
+}
+
+func TestWithoutStationOnlyTheSamePacketAttaches(t *testing.T) {
+	f := newHoldFixture(t)
+	first := request(callUser, "pw", nil, "r1")
+	first.CallingStationID = ""
+	heldA := async(f.e, first)
+	f.waitCalls(1)
+	// The same packet (a retransmit to this or another node) attaches.
+	copyOf := *first
+	heldB := async(f.e, &copyOf)
+	// Another sign-in with the same password does not ride on it.
+	other := request(callUser, "pw", nil, "r2")
+	other.CallingStationID = ""
+	heldC := async(f.e, other)
+	calls := f.waitCalls(2)
+	time.Sleep(100 * time.Millisecond)
+	if n := len(f.twilio.Calls()); n != 2 {
+		t.Fatalf("%d calls, want 2 (one per sign-in)", n)
+	}
+	f.twilio.Press(calls[0], "#", f.client)
+	for name, ch := range map[string]chan challenge.Decision{"first": heldA, "its copy": heldB} {
+		if d := get(t, ch); d.Outcome != challenge.Accept {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+	f.twilio.Press(calls[1], "1", f.client)
+	if d := get(t, heldC); d.Outcome != challenge.Reject {
+		t.Errorf("the other sign-in: %+v", d)
 	}
 }

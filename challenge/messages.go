@@ -18,6 +18,7 @@ const (
 	msgExpired           = "expired"
 	msgNoUsableMethod    = "no_usable_method"
 	msgMenu              = "menu"
+	msgMenuNoApp         = "menu_no_app"
 	msgBadChoice         = "bad_choice"
 	msgOptionTOTP        = "option_totp"
 	msgOptionSMS         = "option_sms"
@@ -61,6 +62,7 @@ var builtin = map[string]map[string]string{
 		msgExpired:           "The sign-in timed out. Start again.",
 		msgNoUsableMethod:    "None of your sign-in methods can be used for the VPN. Add an authenticator app or a phone at {enroll_url}.",
 		msgMenu:              "Choose how to confirm: {menu}. Enter the number, or a 6-digit code from your app.",
+		msgMenuNoApp:         "Choose how to confirm: {menu}. Enter the number.",
 		msgBadChoice:         "That is not one of the choices. {menu}",
 		msgOptionTOTP:        "code from app",
 		msgOptionSMS:         "SMS to {last4}",
@@ -102,6 +104,7 @@ var builtin = map[string]map[string]string{
 		msgExpired:           "サインインの有効期限が切れました。最初からやり直してください。",
 		msgNoUsableMethod:    "登録済みのサインイン方法はVPNでは使えません。{enroll_url} で認証アプリか電話を登録してください。",
 		msgMenu:              "確認方法を選んでください：{menu}。番号を入力するか、認証アプリの6桁のコードを入力してください。",
+		msgMenuNoApp:         "確認方法を選んでください：{menu}。番号を入力してください。",
 		msgBadChoice:         "選択肢にない番号です。{menu}",
 		msgOptionTOTP:        "認証アプリのコード",
 		msgOptionSMS:         "SMS（{last4}）",

@@ -175,7 +175,11 @@ func (e *Engine) menu(ctx context.Context, req *Request, c store.Challenge, opts
 	for i, o := range opts {
 		c.Options[i] = o.id()
 	}
-	return e.issue(ctx, req, c, append(lead, e.menuMessages(msgMenu, c.Options, opts)...), "challenge_menu", now)
+	key := msgMenuNoApp // "enter the number": no app whose code could be typed instead
+	if slices.ContainsFunc(opts, func(o option) bool { return o.m.Kind == store.KindTOTP }) {
+		key = msgMenu
+	}
+	return e.issue(ctx, req, c, append(lead, e.menuMessages(key, c.Options, opts)...), "challenge_menu", now)
 }
 
 // menuMessages renders the menu prompt with one line of options, e.g.

@@ -15,6 +15,7 @@ type metrics struct {
 	held             prometheus.Gauge
 	approvals        *prometheus.CounterVec
 	pushLimited      prometheus.Counter
+	approvalWait     *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -67,6 +68,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "kakunin_auth_approvals_total",
 			Help: "Push and call approvals decided, by kind (push, call) and outcome (approved, denied, wrong_number, fraud, timeout, failed).",
 		}, []string{"kind", "outcome"}),
+		approvalWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kakunin_auth_approval_wait_seconds",
+			Help:    "How long held requests waited for a push or a call to be answered, by method and outcome (not in kakunin_auth_decision_duration_seconds).",
+			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300},
+		}, []string{"method", "outcome"}),
 		pushLimited: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kakunin_auth_push_limited_total",
 			Help: "Pushes not sent because the user reached push.max_per_user.",
@@ -74,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.decisions, m.duration, m.dirDuration, m.dirErrors, m.storeDuration, m.lockouts,
-			m.smsLimited, m.providerDuration, m.providerErrors, m.held, m.approvals, m.pushLimited)
+			m.smsLimited, m.providerDuration, m.providerErrors, m.held, m.approvals, m.pushLimited, m.approvalWait)
 	}
 	return m
 }

@@ -55,7 +55,10 @@ type CallRequest struct {
 	GatherURL  string
 	StatusURL  string
 	ApproveURL string
-	Expires    time.Time
+	// DecisionURL is where a telephony gateway of the organisation's own
+	// (webhook) posts the callee's answer, signed like a push decision.
+	DecisionURL string
+	Expires     time.Time
 }
 
 // Caller places approval calls: Twilio's Calls API, or the console.
@@ -68,7 +71,7 @@ type CallbackKind string
 
 const (
 	CallbackApprove CallbackKind = "approve" // a page for the user
-	CallbackPush    CallbackKind = "push"    // a push gateway's decision
+	CallbackPush    CallbackKind = "push"    // a push or telephony gateway's signed decision
 	CallbackGather  CallbackKind = "gather"  // the key pressed in a call
 	CallbackStatus  CallbackKind = "status"  // a call ended
 )

@@ -74,9 +74,10 @@ type Approvals interface {
 	// stored: a pending approval past ExpiresAt is the caller's to treat
 	// as timed out.
 	GetApproval(ctx context.Context, id string) (Approval, error)
-	// FindApproval returns the newest approval with this key that has not
-	// expired at now; ErrNotFound when there is none.
-	FindApproval(ctx context.Context, key string, now time.Time) (Approval, error)
+	// FindApproval returns the approval with this key that has not
+	// expired at now, preferring one started by requestID (a copy of the
+	// same request), else the newest; ErrNotFound when there is none.
+	FindApproval(ctx context.Context, key, requestID string, now time.Time) (Approval, error)
 	// DecideApproval moves a pending, unexpired approval to status (not
 	// pending) at now and reports true; otherwise it changes nothing and
 	// reports false with the approval as it stands, so a duplicate or late
@@ -144,4 +145,17 @@ func likePrefix(p string) string {
 		b = append(b, p[i])
 	}
 	return string(b) + "%"
+}
+
+// checkLanguage accepts "" and short language tags ("ja", "en", "pt-BR").
+func checkLanguage(lang string) error {
+	if len(lang) > 16 {
+		return fmt.Errorf("store: language %q: %w", truncate(lang), errInvalid)
+	}
+	for _, r := range lang {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-') {
+			return fmt.Errorf("store: language %q: %w", truncate(lang), errInvalid)
+		}
+	}
+	return nil
 }

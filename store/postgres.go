@@ -139,8 +139,8 @@ func (s *postgresStore) GetUser(ctx context.Context, id string) (User, error) {
 	u := User{ID: id}
 	var def *string
 	var oob *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked FROM users WHERE id = $1`, id).
-		Scan(&u.MFAApplied, &def, &u.CreatedAt, &u.UpdatedAt, &oob)
+	err := s.pool.QueryRow(ctx, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked, language FROM users WHERE id = $1`, id).
+		Scan(&u.MFAApplied, &def, &u.CreatedAt, &u.UpdatedAt, &oob, &u.Language)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
@@ -254,7 +254,8 @@ func (s *postgresStore) account(ctx context.Context, db querier, userID string, 
 		var sm sealedMethod
 		var created, lastUsed, oob *time.Time
 		var lastStep *int64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob,
+		var lang *string
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob, &lang,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 		}
@@ -262,6 +263,9 @@ func (s *postgresStore) account(ctx context.Context, db querier, userID string, 
 			a.DefaultMethod = *def
 		}
 		a.OutOfBandLocked = oob != nil
+		if lang != nil {
+			a.Language = *lang
+		}
 		if id == nil {
 			continue // the user has no method: the one row carries the counts
 		}

@@ -80,12 +80,12 @@ func (s *postgresStore) GetApproval(ctx context.Context, id string) (Approval, e
 	return a, nil
 }
 
-func (s *postgresStore) FindApproval(ctx context.Context, key string, now time.Time) (Approval, error) {
+func (s *postgresStore) FindApproval(ctx context.Context, key, requestID string, now time.Time) (Approval, error) {
 	if key == "" || checkText("key", key) != nil {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
 	a, err := scanPGApproval(s.pool.QueryRow(ctx, `SELECT `+pgApprovalCols+` FROM approvals
-		WHERE hold_key = $1 AND expires_at > $2 ORDER BY created_at DESC LIMIT 1`, key, now))
+		WHERE hold_key = $1 AND expires_at > $2 ORDER BY request_id = $3 DESC, created_at DESC LIMIT 1`, key, now, requestID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
@@ -162,6 +162,23 @@ func (s *postgresStore) SetOutOfBandLock(ctx context.Context, userID string, loc
 		userID, now, at)
 	if err != nil {
 		return fmt.Errorf("store: out-of-band lock of user %q: %w", userID, err)
+	}
+	return nil
+}
+
+func (s *postgresStore) SetLanguage(ctx context.Context, userID, lang string, now time.Time) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkLanguage(lang); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, mfa_applied, default_method, created_at, updated_at, language)
+		VALUES ($1, false, NULL, $2, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET language = excluded.language, updated_at = excluded.updated_at`,
+		userID, now, lang)
+	if err != nil {
+		return fmt.Errorf("store: language of user %q: %w", userID, err)
 	}
 	return nil
 }

@@ -195,7 +195,7 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 		db  *sql.DB
 		sql string
 	}{
-		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked FROM users WHERE id = $1`},
+		{&s.st.getUser, s.r, `SELECT mfa_applied, default_method, created_at, updated_at, out_of_band_locked, language FROM users WHERE id = $1`},
 		{&s.st.methods, s.r, `SELECT id, kind, label, secret_ct, phone_ct, extension_ct, key_id, created_at, last_used, last_step
 			FROM methods WHERE user_id = $1 ORDER BY created_at, id`},
 		{&s.st.account, s.r, accountSQL},
@@ -300,7 +300,7 @@ func (s *sqliteStore) GetUser(ctx context.Context, id string) (User, error) {
 	u := User{ID: id}
 	var def sql.NullString
 	var created, updated, oob int64
-	err := s.st.getUser.QueryRowContext(ctx, id).Scan(&u.MFAApplied, &def, &created, &updated, &oob)
+	err := s.st.getUser.QueryRowContext(ctx, id).Scan(&u.MFAApplied, &def, &created, &updated, &oob, &u.Language)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", id, ErrNotFound)
 	}
@@ -397,12 +397,14 @@ func (s *sqliteStore) account(ctx context.Context, st *sql.Stmt, userID string, 
 		var def sql.NullString
 		var sm sealedMethod
 		var created, lastUsed, lastStep, oob sql.NullInt64
-		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob,
+		var lang sql.NullString
+		if err := rows.Scan(&a.PasswordFailures, &a.CodeFailures, &a.CodeFailuresDay, &def, &oob, &lang,
 			&id, &kind, &label, &sm.secret, &sm.phone, &sm.extension, &keyID, &created, &lastUsed, &lastStep); err != nil {
 			return a, fmt.Errorf("store: account of user %q: %w", userID, err)
 		}
 		a.DefaultMethod = def.String
 		a.OutOfBandLocked = oob.Int64 > 0
+		a.Language = lang.String
 		if !id.Valid {
 			continue // the user has no method: the one row carries the counts
 		}

@@ -80,12 +80,12 @@ func (s *sqliteStore) GetApproval(ctx context.Context, id string) (Approval, err
 	return a, nil
 }
 
-func (s *sqliteStore) FindApproval(ctx context.Context, key string, now time.Time) (Approval, error) {
+func (s *sqliteStore) FindApproval(ctx context.Context, key, requestID string, now time.Time) (Approval, error) {
 	if key == "" || checkText("key", key) != nil {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
 	a, err := scanSQLiteApproval(s.r.QueryRowContext(ctx, `SELECT `+sqliteApprovalCols+` FROM approvals
-		WHERE hold_key = $1 AND expires_at > $2 ORDER BY created_at DESC LIMIT 1`, key, now.UnixMicro()))
+		WHERE hold_key = $1 AND expires_at > $2 ORDER BY request_id = $3 DESC, created_at DESC LIMIT 1`, key, now.UnixMicro(), requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Approval{}, fmt.Errorf("approval: %w", ErrNotFound)
 	}
@@ -164,6 +164,26 @@ func (s *sqliteStore) SetOutOfBandLock(ctx context.Context, userID string, locke
 	})
 	if err != nil {
 		return fmt.Errorf("store: out-of-band lock of user %q: %w", userID, err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) SetLanguage(ctx context.Context, userID, lang string, now time.Time) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkLanguage(lang); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, userID, now.UnixMicro()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE users SET language = $2, updated_at = $3 WHERE id = $1`, userID, lang, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: language of user %q: %w", userID, err)
 	}
 	return nil
 }

@@ -49,8 +49,12 @@ type User struct {
 	// phone methods (zero: not locked). PutUser leaves it as it is; see
 	// SetOutOfBandLock.
 	OutOfBandLocked time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Language the user chose ("ja", "en"; "" for the configured
+	// default), for calls and notifications. PutUser leaves it as it is;
+	// see SetLanguage.
+	Language  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Method is one enrolled second factor. Secret and Phone are plaintext in
@@ -138,6 +142,7 @@ type Account struct {
 	// OutOfBandLocked: a fraud was reported; push and phone methods are
 	// not offered until the help desk unlocks them.
 	OutOfBandLocked  bool
+	Language         string // as User.Language
 	PasswordFailures int
 	CodeFailures     int
 	CodeFailuresDay  int
@@ -167,6 +172,9 @@ type Store interface {
 
 	// GetUser returns ErrNotFound for an unknown user.
 	GetUser(ctx context.Context, id string) (User, error)
+	// SetLanguage records the language the user chose, creating the user
+	// if needed.
+	SetLanguage(ctx context.Context, userID, lang string, now time.Time) error
 	// PutUser creates or updates a user. It keeps CreatedAt of an existing
 	// user. A DefaultMethod that is not one of the user's methods gives
 	// ErrNotFound.
@@ -281,6 +289,7 @@ const accountSQL = `SELECT
 	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $4),
 	(SELECT default_method FROM users WHERE id = $1),
 	(SELECT out_of_band_locked FROM users WHERE id = $1),
+	(SELECT language FROM users WHERE id = $1),
 	m.id, m.kind, m.label, m.secret_ct, m.phone_ct, m.extension_ct, m.key_id, m.created_at, m.last_used, m.last_step
 FROM (SELECT 1) AS one LEFT JOIN methods AS m ON m.user_id = $1
 ORDER BY m.created_at, m.id`

@@ -23,6 +23,7 @@ type Decider interface {
 	Decide(ctx context.Context, id string, ans challenge.Answer, number int, via string) (store.Approval, error)
 	GetApproval(ctx context.Context, id string) (store.Approval, error)
 	Language() string
+	LanguageOf(ctx context.Context, user string) string
 }
 
 // Options are the secrets the provider callbacks are checked with; an
@@ -31,8 +32,9 @@ type Options struct {
 	// TwilioAuthToken checks X-Twilio-Signature on gather and status
 	// callbacks.
 	TwilioAuthToken string
-	// PushSecret checks a push gateway's signed decisions.
-	PushSecret string
+	// GatewaySecrets check the signed decisions of the organisation's push
+	// and telephony gateways (webhook providers); any one of them.
+	GatewaySecrets []string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -132,9 +134,9 @@ func (h *Handler) render(w http.ResponseWriter, code int, p pageData) {
 	}
 }
 
-func (h *Handler) pageFor(a store.Approval) pageData {
+func (h *Handler) pageFor(ctx context.Context, a store.Approval) pageData {
 	client, _, _ := strings.Cut(a.Client, "@")
-	p := pageData{Lang: h.d.Language(), Kind: a.Kind, User: a.UserID, Client: client,
+	p := pageData{Lang: h.d.LanguageOf(ctx, a.UserID), Kind: a.Kind, User: a.UserID, Client: client,
 		Created: a.CreatedAt.Local().Format("2006-01-02 15:04:05"), Numbers: challenge.Choices(a)}
 	switch {
 	case a.Status == store.ApprovalPending && h.opt.Now().Before(a.ExpiresAt):
@@ -156,7 +158,7 @@ func (h *Handler) approvePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(a))
+	h.render(w, http.StatusOK, h.pageFor(r.Context(), a))
 }
 
 // approvePost takes the page's answer: decision=approve (with number=N
@@ -190,12 +192,12 @@ func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(got))
+	h.render(w, http.StatusOK, h.pageFor(r.Context(), got))
 }
 
-// push takes a push gateway's signed decision.
+// push takes a push or telephony gateway's signed decision.
 func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
-	if h.opt.PushSecret == "" {
+	if len(h.opt.GatewaySecrets) == 0 {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -203,14 +205,14 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := webhook.ReadDecision(r, h.opt.PushSecret, h.opt.Now(), maxSkew)
+	d, err := webhook.ReadDecision(r, h.opt.GatewaySecrets, h.opt.Now(), maxSkew)
 	if err != nil {
 		h.log.Warn("push callback refused", "err", err, "remote", r.RemoteAddr)
 		http.Error(w, "bad request", http.StatusUnauthorized)
 		return
 	}
 	ans := map[string]challenge.Answer{"approve": challenge.Approve, "deny": challenge.Deny, "fraud": challenge.ReportFraud}[d.Decision]
-	got, err := h.d.Decide(r.Context(), a.ID, ans, d.Number, "push-gateway")
+	got, err := h.d.Decide(r.Context(), a.ID, ans, d.Number, a.Kind+"-gateway")
 	if err != nil && !errors.Is(err, challenge.ErrDecided) {
 		h.log.Error("callback: decide", "err", err)
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
@@ -263,7 +265,7 @@ func (h *Handler) gather(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write([]byte(twilio.OutcomeTwiML(h.d.Language(), got.Status == store.ApprovalApproved, got.Status == store.ApprovalFraud)))
+	w.Write([]byte(twilio.OutcomeTwiML(h.d.LanguageOf(r.Context(), got.UserID), got.Status == store.ApprovalApproved, got.Status == store.ApprovalFraud)))
 }
 
 // status takes the end of an approval call: a call that ends before a

@@ -56,9 +56,10 @@ func (c *Client) Push(ctx context.Context, r challenge.PushRequest) error {
 // MaxDecisionBody bounds a decision callback's body.
 const MaxDecisionBody = 4 << 10
 
-// ReadDecision reads and verifies a decision callback under secret: the
-// signature over the raw body, and a timestamp within maxSkew of now.
-func ReadDecision(r *http.Request, secret string, now time.Time, maxSkew time.Duration) (Decision, error) {
+// ReadDecision reads and verifies a decision callback signed under one of
+// secrets (each gateway's): the signature over the raw body, and a
+// timestamp within maxSkew of now.
+func ReadDecision(r *http.Request, secrets []string, now time.Time, maxSkew time.Duration) (Decision, error) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxDecisionBody+1))
 	if err != nil {
 		return Decision{}, fmt.Errorf("read body: %w", err)
@@ -66,7 +67,11 @@ func ReadDecision(r *http.Request, secret string, now time.Time, maxSkew time.Du
 	if len(raw) > MaxDecisionBody {
 		return Decision{}, errors.New("body too large")
 	}
-	if !Verify(secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), now, maxSkew) {
+	ok := false
+	for _, secret := range secrets {
+		ok = ok || Verify(secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), now, maxSkew)
+	}
+	if !ok {
 		return Decision{}, errors.New("bad or missing signature")
 	}
 	var d Decision

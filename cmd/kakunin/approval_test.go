@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -172,6 +174,56 @@ callbacks:
 		}
 		if n := len(tw.Calls()); n != 1 {
 			t.Errorf("%d calls for one sign-in with retransmits, want 1", n)
+		}
+	})
+
+	t.Run("RadtestPushNumberMatching", func(t *testing.T) {
+		// kakunin radtest as an admin runs it: it shows the prompt with
+		// the number, the phone approves, the admin presses Enter.
+		cmd := exec.Command(kakuninBinary(t), "radtest", "-server", addr, "-secret", testSecret, "-user", pushUser,
+			"-password", testenv.UserPassword(7))
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		before := len(pushes)
+		mu.Unlock()
+		sc := bufio.NewScanner(stdout)
+		var shown []string
+		number := ""
+		for number == "" && sc.Scan() {
+			shown = append(shown, sc.Text())
+			if m := regexp.MustCompile(`choose ([0-9]{2})`).FindStringSubmatch(sc.Text()); m != nil {
+				number = m[1]
+			}
+		}
+		if number == "" {
+			cmd.Process.Kill()
+			t.Fatalf("radtest showed no number:\n%s", strings.Join(shown, "\n"))
+		}
+		waitFor("pushes", func() int { mu.Lock(); defer mu.Unlock(); return len(pushes) }, before+1)
+		mu.Lock()
+		p := pushes[before]
+		mu.Unlock()
+		n, _ := strconv.Atoi(number)
+		raw, _ := json.Marshal(webhook.Decision{Decision: "approve", Number: n})
+		req, _ := http.NewRequest(http.MethodPost, p.CallbackURL, bytes.NewReader(raw))
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req.Header.Set("X-Kakunin-Timestamp", ts)
+		req.Header.Set("X-Kakunin-Signature", webhook.Sign(gwSecret, ts, raw))
+		if resp, err := client.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("callback: %v %v", resp, err)
+		}
+		io.WriteString(stdin, "\n")
+		rest, _ := io.ReadAll(stdout)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("radtest: %v\n%s\n%s", err, strings.Join(shown, "\n"), rest)
+		}
+		if !strings.Contains(string(rest), "Access-Accept") {
+			t.Errorf("radtest output:\n%s", rest)
 		}
 	})
 

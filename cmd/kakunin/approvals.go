@@ -43,9 +43,13 @@ type webpushConfig struct {
 //	voice:
 //	  provider: twilio
 //	  twilio: {account_sid: AC…, auth_token: {file: …}, from: "+815012345678"}
+//	  # or an organisation's own telephony gateway:
+//	  # provider: webhook
+//	  # webhook: {url: https://tel-gw.example.ac.jp/call, secret: {file: …}}
 type voiceConfig struct {
-	Provider string        `yaml:"provider"` // twilio; empty for none
-	Twilio   twilio.Config `yaml:"twilio"`
+	Provider string          `yaml:"provider"` // twilio or webhook; empty for none
+	Twilio   twilio.Config   `yaml:"twilio"`
+	Webhook  *webhook.Config `yaml:"webhook"`
 	demo     bool
 }
 
@@ -78,12 +82,19 @@ func (c *config) validateApprovals() []string {
 		if c.Voice.Twilio.From == "" {
 			problems = append(problems, "voice.twilio.from: required: calls need a Twilio number (a messaging service sends SMS only)")
 		}
+	case "webhook":
+		if c.Voice.Webhook == nil {
+			problems = append(problems, "voice.webhook: required with provider webhook (url, secret)")
+		} else {
+			c.Voice.Webhook.SetDefaults()
+			add("voice.webhook.", c.Voice.Webhook.Validate())
+		}
 	case "console":
 		if !c.Voice.demo {
 			problems = append(problems, `voice.provider: "console" is for kakunin demo only`)
 		}
 	default:
-		problems = append(problems, fmt.Sprintf("voice.provider: %q is not twilio", c.Voice.Provider))
+		problems = append(problems, fmt.Sprintf("voice.provider: %q is not twilio or webhook", c.Voice.Provider))
 	}
 	if c.Push.enabled() || c.Voice.enabled() {
 		if !c.Callbacks.Enabled() {
@@ -121,7 +132,7 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.H
 			return nil, nil, fmt.Errorf("push.webhook: %w", err)
 		}
 		opts = append(opts, challenge.WithPush("webhook", wc))
-		cbOpts.PushSecret = c.Push.Webhook.Secret.Value()
+		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Push.Webhook.Secret.Value())
 	}
 	con := console.New(os.Stdout)
 	if c.Push.demo {
@@ -135,6 +146,13 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.H
 		}
 		opts = append(opts, challenge.WithCaller(twilio.Caller{Client: tc}))
 		cbOpts.TwilioAuthToken = c.Voice.Twilio.AuthToken.Value()
+	case "webhook":
+		wc, err := webhook.New(*c.Voice.Webhook, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("voice.webhook: %w", err)
+		}
+		opts = append(opts, challenge.WithCaller(webhook.Caller{Client: wc}))
+		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Voice.Webhook.Secret.Value())
 	case "console":
 		opts = append(opts, challenge.WithCaller(con))
 	}

@@ -30,3 +30,21 @@ func TestBenchRunsBothLoops(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchHoldsPushRequests keeps kakunin bench -held working: a tiny
+// run holds a few push requests and measures the TOTP flow beside them;
+// none of the held requests may end in an accept.
+func TestBenchHoldsPushRequests(t *testing.T) {
+	opt := bench.Options{
+		Users: 3000, Concurrency: 2, Duration: time.Second, Warmup: 0, Held: 50,
+		Driver: "sqlite", RequiredGroup: true,
+		Kakunin: kakuninBinary(t), Dir: filepath.Join(t.TempDir(), "work"), Out: io.Discard,
+	}
+	r, err := bench.RunHeld(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Held != 50 || r.With.Logins == 0 || r.With.Errors != 0 || r.Without.Logins == 0 {
+		t.Errorf("held %d; with: %d logins, %d errors; without: %d logins", r.Held, r.With.Logins, r.With.Errors, r.Without.Logins)
+	}
+}

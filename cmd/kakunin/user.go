@@ -30,10 +30,14 @@ Commands:
   add-phone [-kind K] [-extension X] [-label L] ID NUMBER
                                    enroll a phone (kind phone: SMS codes and calls; alternate_phone,
                                    office_phone: calls only); NUMBER in international form, +81 90 1234 5678
+  add-push [-label L] ID DEVICE    enroll a phone that approves by push through the organisation's push
+                                   gateway (push.webhook); DEVICE is the gateway's token for the phone
+                                   (phones with the portal installed register themselves: Web Push)
   set-default ID METHOD-ID         make a method the default
   delete-method ID METHOD-ID       delete one method
   reset ID                         delete every method (lost phone); the next sign-in asks for setup again
-  unlock ID                        clear the user's failure counters
+  unlock ID                        clear the user's failure counters and the lock a fraud report put
+                                   on push and phone methods
 
 Every command takes -config FILE (default /etc/kakunin/kakunin.yaml).
 `
@@ -53,7 +57,7 @@ func runUser(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	want := map[string]int{"show": 1, "add-totp": 1, "add-phone": 2, "set-default": 2, "delete-method": 2, "reset": 1, "unlock": 1}
+	want := map[string]int{"show": 1, "add-totp": 1, "add-phone": 2, "add-push": 2, "set-default": 2, "delete-method": 2, "reset": 1, "unlock": 1}
 	n, ok := want[sub]
 	if !ok {
 		fmt.Fprint(os.Stderr, userUsage)
@@ -106,6 +110,12 @@ func runUser(args []string) error {
 			}
 			fmt.Printf("\n%s\n", uri)
 		}
+	case "add-push":
+		m, err := admin.AddPush(ctx, id, *label, challenge.PushRegistration{Channel: "webhook", Device: fs.Arg(1)}, actor)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Enrolled push app %s (%s) for %s, through the push gateway.\n", m.ID, m.Label, id)
 	case "add-phone":
 		m, err := admin.AddPhone(ctx, id, store.MethodKind(*kind), fs.Arg(1), *ext, *label, actor)
 		if err != nil {
@@ -137,7 +147,7 @@ func runUser(args []string) error {
 		if err := admin.Unlock(ctx, id, actor); err != nil {
 			return err
 		}
-		fmt.Printf("Unlocked %s: failure counters cleared.\n", id)
+		fmt.Printf("Unlocked %s: failure counters cleared; push and phone methods usable again.\n", id)
 	}
 	return nil
 }
@@ -201,6 +211,10 @@ func printStatus(w io.Writer, s challenge.Status) {
 		fmt.Fprintln(w, "  not enrolled (no record in the store)")
 	} else {
 		fmt.Fprintf(w, "  MFA applied: %v\n", s.User.MFAApplied)
+		if !s.User.OutOfBandLocked.IsZero() {
+			fmt.Fprintf(w, "  push and phone methods LOCKED since %s: a sign-in was reported as fraud (kakunin user unlock %s lifts it)\n",
+				s.User.OutOfBandLocked.Local().Format(time.DateTime), s.User.ID)
+		}
 	}
 	fmt.Fprintf(w, "  failures in the last 24 h: password %d, code %d\n", s.PasswordFailures, s.CodeFailures)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

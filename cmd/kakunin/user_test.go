@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"kakunin/challenge"
+	"kakunin/store"
 )
 
 // testSeedB32 is a 160-bit base32 seed.
@@ -91,5 +94,63 @@ func TestAddTOTPHasNoSecretFlag(t *testing.T) {
 	}
 	if !strings.Contains(userUsage, "-secret-file PATH") || strings.Contains(userUsage, "-secret BASE32") {
 		t.Errorf("usage does not document -secret-file:\n%s", userUsage)
+	}
+}
+
+// TestHelpDeskSeesAndLiftsAFraudLock: after a fraud report the help desk
+// sees the lock in "user show" and lifts it with "user unlock"; a push
+// app for the organisation's gateway is enrolled with "user add-push".
+func TestHelpDeskSeesAndLiftsAFraudLock(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := writeFile(t, dir, "kakunin.yaml", fmt.Sprintf(`radius:
+  clients: [{name: gw, addresses: [127.0.0.1], secret: "a-long-enough-shared-secret"}]
+ldap:
+  urls: [ldap://127.0.0.1:1]
+  bind_dn: cn=svc
+  bind_password: pw
+  base_dn: dc=example
+%s
+`, sqliteStore(dir, newStoreKey(t))))
+	user := "2024000031"
+	if err := runUser([]string{"add-push", "-config", cfgPath, "-label", "Pixel", user, "device-31"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := st.Methods(ctx, user)
+	if err != nil || len(ms) != 1 || ms[0].Kind != store.KindPush || !strings.Contains(string(ms[0].Secret), "device-31") {
+		t.Fatalf("methods after add-push: %+v, %v", ms, err)
+	}
+	if err := st.SetOutOfBandLock(ctx, user, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := challenge.NewAdmin(cfg.Flow, st)
+	status, err := admin.Show(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	printStatus(&out, status)
+	if !strings.Contains(out.String(), "LOCKED since") || !strings.Contains(out.String(), "push") {
+		t.Errorf("user show:\n%s", out.String())
+	}
+	st.Close()
+	if err := runUser([]string{"unlock", "-config", cfgPath, user}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = store.Open(ctx, cfg.Store, newLogger(cfg.Log, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if a, _ := st.Account(ctx, user, store.AccountQuery{}); a.OutOfBandLocked {
+		t.Error("still locked after user unlock")
 	}
 }

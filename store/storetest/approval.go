@@ -48,13 +48,20 @@ func testApprovalRoundTrip(t *testing.T, s store.Store) {
 	// FindApproval: the newest unexpired one with the key.
 	newer := approval("alice", "key-1", base.Add(time.Second))
 	mustCreateApproval(t, s, newer)
-	if got, err := s.FindApproval(ctx, "key-1", base.Add(2*time.Second)); err != nil || got.ID != newer.ID {
+	if got, err := s.FindApproval(ctx, "key-1", "", base.Add(2*time.Second)); err != nil || got.ID != newer.ID {
 		t.Errorf("FindApproval = %s, %v; want the newer %s", got.ID, err, newer.ID)
 	}
-	if _, err := s.FindApproval(ctx, "key-1", base.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+	// A copy of the first request finds the first's approval.
+	mine := approval("alice", "key-1", base.Add(-time.Second))
+	mine.RequestID = "req-mine"
+	mustCreateApproval(t, s, mine)
+	if got, err := s.FindApproval(ctx, "key-1", "req-mine", base.Add(2*time.Second)); err != nil || got.ID != mine.ID {
+		t.Errorf("FindApproval(requestID) = %s, %v; want %s", got.ID, err, mine.ID)
+	}
+	if _, err := s.FindApproval(ctx, "key-1", "", base.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("FindApproval after expiry err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.FindApproval(ctx, "other", base); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.FindApproval(ctx, "other", "", base); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("FindApproval(other key) err = %v, want ErrNotFound", err)
 	}
 }
@@ -259,7 +266,7 @@ func testNodesApprovals(t *testing.T, open func(store.Encryption) store.Store) {
 	a, b := open(enc), open(enc)
 	x := approval("alice", "key", base)
 	mustCreateApproval(t, a, x)
-	if got, err := b.FindApproval(ctx, "key", base); err != nil || got.ID != x.ID {
+	if got, err := b.FindApproval(ctx, "key", "", base); err != nil || got.ID != x.ID {
 		t.Fatalf("node B FindApproval = %s, %v", got.ID, err)
 	}
 	if _, ok, err := b.DecideApproval(ctx, x.ID, store.ApprovalApproved, base.Add(time.Second)); err != nil || !ok {
@@ -276,5 +283,27 @@ func testNodesApprovals(t *testing.T, open func(store.Encryption) store.Store) {
 	})
 	if wins != 5 {
 		t.Errorf("%d approvals created across nodes, want the cap of 5", wins)
+	}
+}
+
+func testUserLanguage(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	if err := s.SetLanguage(ctx, "alice", "en", base); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.GetUser(ctx, "alice"); err != nil || u.Language != "en" {
+		t.Errorf("GetUser: %q, %v", u.Language, err)
+	}
+	mustAdd(t, s, totp("alice", base))
+	u, _ := s.GetUser(ctx, "alice")
+	u.MFAApplied = true
+	if err := s.PutUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Account(ctx, "alice", store.AccountQuery{}); err != nil || a.Language != "en" {
+		t.Errorf("Account after PutUser: %q, %v", a.Language, err)
+	}
+	if err := s.SetLanguage(ctx, "alice", "ja'; DROP", base); err == nil {
+		t.Error("a malformed language was stored")
 	}
 }

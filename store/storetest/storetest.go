@@ -107,6 +107,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DecidedApprovalsSince", testDecidedApprovalsSince},
 		{"FailApprovalsOfEarlierBoot", testFailApprovalsOfEarlierBoot},
 		{"OutOfBandLock", testOutOfBandLock},
+		{"UserLanguage", testUserLanguage},
 		{"PurgeRemovesOldApprovals", testPurgeApprovals},
 		{"CancelledContextFails", testCancelledContext},
 	} {
