@@ -133,7 +133,9 @@ func (e *Engine) placeCall(ctx context.Context, user, methodID, phone, extension
 		GatherURL:  e.callbacks.URL(CallbackGather, id, a.ExpiresAt),
 		StatusURL:  e.callbacks.URL(CallbackStatus, id, a.ExpiresAt),
 		ApproveURL: e.callbacks.URL(CallbackApprove, id, a.ExpiresAt),
-		Expires:    a.ExpiresAt,
+		// The same signed decision endpoint as a push gateway's.
+		DecisionURL: e.callbacks.URL(CallbackPush, id, a.ExpiresAt),
+		Expires:     a.ExpiresAt,
 	}
 	t := time.Now()
 	err = e.caller.Call(ctx, r)
