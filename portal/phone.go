@@ -102,17 +102,18 @@ func isPhoneKind(k store.MethodKind) bool {
 
 // pendingPhone is a number being verified; it waits in the session's
 // sealed Pending field (where an app's seed waits while it is set up),
-// marked by a prefix no seed starts with in practice: a seed found there
-// instead is replaced, and this is replaced by a seed.
+// marked by a prefix (a random 20-byte seed starts with these 16 bytes
+// with odds of 2^-128): a seed found there instead is replaced, and this
+// is replaced by a seed when the user turns to setting up an app.
 type pendingPhone struct {
-	Kind      store.MethodKind `json:"kind"`
-	Phone     string           `json:"phone"` // E.164
-	Extension string           `json:"ext,omitempty"`
-	Replace   string           `json:"replace,omitempty"` // the method a new number replaces
-	Via       string           `json:"via"`               // "sms" or "call"
-	Code      challenge.PhoneCode
-	Tries     int    `json:"tries,omitempty"`
-	Approval  string `json:"approval,omitempty"`
+	Kind      store.MethodKind    `json:"kind"`
+	Phone     string              `json:"phone"` // E.164
+	Extension string              `json:"ext,omitempty"`
+	Replace   string              `json:"replace,omitempty"` // the method a new number replaces
+	Via       string              `json:"via"`               // "sms" or "call"
+	Code      challenge.PhoneCode `json:"code"`              // sms: what was sent, and until when
+	Tries     int                 `json:"tries,omitempty"`
+	Approval  string              `json:"approval,omitempty"`
 	// SignIn is the enrolled phone a sign-in (or step-up) goes through;
 	// Next is where a step-up returns.
 	SignIn string `json:"signin,omitempty"`
@@ -149,20 +150,20 @@ func (s *Server) savePending(ctx context.Context, sess *store.Session, p *pendin
 
 // phoneData is the phone form and the verification page.
 type phoneData struct {
-	Kind                   store.MethodKind
-	Edit                   string // the method being replaced
-	Current                string // its masked number
-	Countries              []country
-	Country, Number        string
-	Extension, Via         string
-	SMS, Call              bool   // what can verify this kind here
-	Unavailable            bool   // neither: the page says so
-	Exists                 bool   // the user has this kind already
-	Masked                 string // verify: where the code went or the call goes
-	First                  bool   // first-method setup
-	ViaSMS, ViaCall, Retry bool
-	Action, Again, Cancel  string // verify: where the form posts; where to start again; where to give up
-	SignIn                 bool   // verify: a sign-in, not a new number
+	Kind                  store.MethodKind
+	Edit                  string // the method being replaced
+	Current               string // its masked number
+	Countries             []country
+	Country, Number       string
+	Extension, Via        string
+	SMS, Call             bool   // what can verify this kind here
+	Unavailable           bool   // neither: the page says so
+	Exists                bool   // the user has this kind already
+	Masked                string // verify: where the code went or the call goes
+	First                 bool   // first-method setup
+	ViaSMS, ViaCall       bool   // verify: how
+	Action, Again, Cancel string // verify: where the form posts; where to start again; where to give up
+	SignIn                bool   // verify: a sign-in, not a new number
 }
 
 // phoneTarget reads which phone the request is about: a kind to add, or
