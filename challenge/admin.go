@@ -139,7 +139,7 @@ func (a *Admin) AddPhone(ctx context.Context, id string, kind store.MethodKind, 
 	}
 	if err := a.st.AddMethod(ctx, m); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return store.Method{}, fmt.Errorf("%s already has a %s; delete it first", id, kind)
+			return store.Method{}, fmt.Errorf("%s already has a %s; delete it first: %w", id, kind, err)
 		}
 		return store.Method{}, fmt.Errorf("add method: %w", err)
 	}

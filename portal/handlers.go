@@ -95,6 +95,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /security/delete", s.with(signedIn, s.deletePage))
 	mux.HandleFunc("POST /security/delete", s.with(signedIn, s.deleteMethod))
 	s.pushRoutes(mux)
+	s.phoneRoutes(mux)
 }
 
 // Who may see a page.
@@ -307,7 +308,8 @@ type codeData struct {
 	Action, Next string
 	StepUp       bool
 	Minutes      int
-	NoApp        bool // the user has methods, but none the portal can check
+	NoApp        bool          // the user has methods, but none the portal can check
+	Phones       []phoneOption // codes by SMS and calls the user may choose instead
 }
 
 // Only authenticator apps' codes can be checked here so far; a user with
@@ -318,8 +320,8 @@ func hasApp(ms []store.Method) bool {
 }
 
 func (s *Server) codePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	p := page{Title: "code_title", D: codeData{Action: "/signin/code", NoApp: !hasApp(v.methods)}}
-	if !hasApp(v.methods) {
+	p := page{Title: "code_title", D: codeData{Action: "/signin/code", NoApp: !hasApp(v.methods), Phones: s.phoneOptions(v)}}
+	if !hasApp(v.methods) && len(s.phoneOptions(v)) == 0 {
 		p.Error = "err_no_app"
 	}
 	s.render(w, r, v, http.StatusOK, "code", p)
@@ -332,7 +334,7 @@ func (s *Server) code(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	if key := s.verify(ctx, v, r.PostFormValue("code")); key != "" {
-		s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", Error: key, D: codeData{Action: "/signin/code"}})
+		s.render(w, r, v, http.StatusOK, "code", page{Title: "code_title", Error: key, D: codeData{Action: "/signin/code", Phones: s.phoneOptions(v)}})
 		return
 	}
 	// Fully signed in now: a new token for the new privilege.
@@ -375,14 +377,18 @@ func (s *Server) stepupData(next string) codeData {
 }
 
 func (s *Server) stepupPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", D: s.stepupData(r.URL.Query().Get("next"))})
+	d := s.stepupData(r.URL.Query().Get("next"))
+	d.NoApp, d.Phones = !hasApp(v.methods), s.phoneOptions(v)
+	s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", D: d})
 }
 
 func (s *Server) stepup(w http.ResponseWriter, r *http.Request, v *visit) {
 	ctx := r.Context()
 	next := localPath(r.PostFormValue("next"))
 	if key := s.verify(ctx, v, r.PostFormValue("code")); key != "" {
-		s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", Error: key, D: s.stepupData(next)})
+		d := s.stepupData(next)
+		d.NoApp, d.Phones = !hasApp(v.methods), s.phoneOptions(v)
+		s.render(w, r, v, http.StatusOK, "code", page{Title: "stepup_title", Error: key, D: d})
 		return
 	}
 	v.sess.Verified = s.now()
@@ -451,7 +457,7 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		redirect(w, r, "/apply")
 		return
 	}
-	s.render(w, r, v, http.StatusOK, "setup", page{Title: "setup_title"})
+	s.render(w, r, v, http.StatusOK, "setup", page{Title: "setup_title", D: s.eng.CanSMS() || s.eng.CanCall()})
 }
 
 type appData struct {
@@ -492,7 +498,7 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil {
+	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
 		seed, _, err := challenge.NewTOTPKey(s.issuer, v.user.ID)
 		if err != nil {
 			s.fail(w, r, v, "new TOTP key", err)
@@ -529,7 +535,7 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil {
+	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
 		redirect(w, r, "/setup/app")
 		return
 	}
@@ -573,7 +579,7 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 }
 
 func (s *Server) donePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, http.StatusOK, "done", page{Title: "done_title"})
+	s.render(w, r, v, http.StatusOK, "done", page{Title: "done_title", D: r.URL.Query().Get("method") == "phone"})
 }
 
 // groups writes a base32 secret in groups of four, as apps show it.
@@ -613,6 +619,7 @@ type methodView struct {
 	Added      time.Time
 	Default    bool
 	PushTest   bool // a Web Push app the page can send a test notification to
+	Phone      bool // a phone: its number can be edited
 }
 
 type securityData struct {
@@ -622,6 +629,8 @@ type securityData struct {
 	Selected string // delete: the method; default: the current one
 	Last     bool   // delete: the user's last method
 	CanPush  bool   // a push-capable app may be added (push.webpush configured)
+	// AddPhones are the phone kinds the user may still add.
+	AddPhones []store.MethodKind
 }
 
 func (s *Server) views(v *visit) []methodView {
@@ -633,6 +642,7 @@ func (s *Server) views(v *visit) []methodView {
 			if m.Extension != "" {
 				mv.Detail += " " + text(v.lang, "ext", m.Extension)
 			}
+			mv.Phone = isPhoneKind(m.Kind)
 		}
 		_, mv.PushTest = pushRegistration(m)
 		mv.PushTest = mv.PushTest && s.pushSender != nil
@@ -644,6 +654,11 @@ func (s *Server) views(v *visit) []methodView {
 func (s *Server) security(v *visit) securityData {
 	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps}
 	d.CanPush = d.CanAdd && s.vapid != nil
+	for _, k := range []store.MethodKind{store.KindPhone, store.KindAlternatePhone, store.KindOfficePhone} {
+		if s.canVerifyPhone(k) && !slices.ContainsFunc(v.methods, func(m store.Method) bool { return m.Kind == k }) {
+			d.AddPhones = append(d.AddPhones, k)
+		}
+	}
 	for i := range d.Methods {
 		if d.Methods[i].Default {
 			d.Default = &d.Methods[i]

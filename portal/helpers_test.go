@@ -59,7 +59,10 @@ type env struct {
 func newEnv(t *testing.T) *env { return newEnvWith(t, Config{Listen: "127.0.0.1:0"}) }
 
 // newEnvWith is newEnv with another portal configuration.
-func newEnvWith(t *testing.T, pc Config) *env {
+func newEnvWith(t *testing.T, pc Config) *env { t.Helper(); return newEnvEngine(t, pc) }
+
+// newEnvEngine is newEnvWith with options for the engine (providers).
+func newEnvEngine(t *testing.T, pc Config, engOpts ...challenge.Option) *env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir, err := demodir.Start("", []demodir.User{
@@ -95,7 +98,7 @@ func newEnvWith(t *testing.T, pc Config) *env {
 	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 5, 0, time.UTC)}
 	var fc challenge.Config
 	fc.SetDefaults()
-	eng, err := challenge.New(fc, ldir, st, log, nil, challenge.WithClock(clk.now))
+	eng, err := challenge.New(fc, ldir, st, log, nil, append([]challenge.Option{challenge.WithClock(clk.now)}, engOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
