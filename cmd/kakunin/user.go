@@ -235,6 +235,9 @@ func printStatus(w io.Writer, s challenge.Status) {
 				phone += " ext. " + m.Extension
 			}
 		}
+		if m.Kind == store.KindEmail {
+			phone = challenge.MaskEmail(challenge.EmailAddress(m))
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Label, phone, def, m.CreatedAt.Local().Format(time.DateTime), last)
 	}
 	tw.Flush()
