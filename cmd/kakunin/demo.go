@@ -112,6 +112,9 @@ func runDemo(args []string) error {
 		return err
 	}
 	cfg.Voice.Provider, cfg.Voice.demo = "console", true
+	// The portal's mails (the notification email's code, notifications)
+	// are printed on this terminal.
+	cfg.demoMail = true
 
 	u, sms, push := users[demoUser], users[demoPhoneUser], users[demoPushUser]
 	return serveUntilSignal(cfg, log, 5*time.Second, func(a *app) {
