@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -363,14 +364,7 @@ func (s *Server) notifyTo(v *visit, addr, key, detail string) {
 	if s.mailer == nil || addr == "" {
 		return
 	}
-	lang := v.user.Language
-	if !supported(lang) {
-		lang = languages[0]
-	}
-	body := text(lang, key, v.user.ID, detail) + "\n\n" +
-		text(lang, "mail_when", formatDate(lang, s.now())) + "\n" +
-		text(lang, "mail_where") + "\n\n" + text(lang, "mail_footer")
-	m := mail.Message{To: addr, Subject: text(lang, "mail_change_subject", s.issuer), Body: body}
+	m := changeMail(userLang(v.user), s.issuer, v.user.ID, addr, key, detail, "mail_where", s.now())
 	user, mailer := v.user.ID, s.mailer
 	s.notes.Add(1)
 	go func() {
@@ -385,6 +379,48 @@ func (s *Server) notifyTo(v *visit, addr, key, detail string) {
 		s.m.mails.WithLabelValues("notification", "sent").Inc()
 	}()
 }
+
+// userLang is the language the user's mails are in: the one chosen in
+// the portal, else the default.
+func userLang(u store.User) string {
+	if supported(u.Language) {
+		return u.Language
+	}
+	return languages[0]
+}
+
+// changeMail is the notification of one change: what changed (key, with
+// the user ID and detail), when, where (whereKey) and what to do if it was
+// not the user.
+func changeMail(lang, issuer, userID, to, key, detail, whereKey string, now time.Time) mail.Message {
+	body := text(lang, key, userID, detail) + "\n\n" +
+		text(lang, "mail_when", formatDate(lang, now)) + "\n" +
+		text(lang, whereKey) + "\n\n" + text(lang, "mail_footer")
+	return mail.Message{To: to, Subject: text(lang, "mail_change_subject", issuer), Body: body}
+}
+
+// HelpDeskActions are the changes MailHelpDeskChange tells of.
+var HelpDeskActions = []string{"method_added", "method_deleted", "default_changed", "reset"}
+
+// MailHelpDeskChange mails a change the help desk made (kakunin user) to
+// the user's notification email, as the portal mails its own changes: in
+// the user's language, with the user ID and detail (DescribeMethod). It
+// sends at once and returns the error, which the caller reports without
+// undoing the change.
+func MailHelpDeskChange(ctx context.Context, m Mailer, issuer string, u store.User, email store.Method, action, detail string, now time.Time) error {
+	if !slices.Contains(HelpDeskActions, action) {
+		return fmt.Errorf("no notification for %q", action)
+	}
+	to := challenge.EmailAddress(email)
+	if to == "" {
+		return fmt.Errorf("not an email method")
+	}
+	return m.Send(ctx, changeMail(userLang(u), issuer, u.ID, to, "mail_"+action, detail, "mail_where_helpdesk", now))
+}
+
+// DescribeMethod names a method in a notification, in the user's
+// language: its kind and its label or masked number.
+func DescribeMethod(u store.User, m store.Method) string { return describe(userLang(u), m) }
 
 // waitNotifications waits for the notifications in flight, up to ctx.
 func (s *Server) waitNotifications(ctx context.Context) error {

@@ -47,6 +47,8 @@ var emailTexts = map[string]map[string]string{
 		"mail_email_deleted":   "VPNアカウント（%s）の通知用メールアドレス（%s）が削除されました。今後このアドレスには通知が届きません。",
 		"mail_when":            "日時：%s",
 		"mail_where":           "操作：多要素認証 登録ポータル",
+		"mail_where_helpdesk":  "操作：ヘルプデスク",
+		"mail_reset":           "ヘルプデスクにより、VPNアカウント（%s）のすべてのサインイン方法と通知用メールアドレスが削除されました。次回のサインイン時に新しい方法の登録が必要です。%s",
 		"mail_footer":          "心当たりがない場合は、すぐにヘルプデスクに連絡してください。第三者があなたのパスワードを知っている可能性があります。\n\nこのメールは送信専用です。返信しないでください。\n",
 	},
 	"en": {
@@ -91,6 +93,8 @@ var emailTexts = map[string]map[string]string{
 		"mail_email_deleted":   "The notification email (%[2]s) of your VPN account (%[1]s) was deleted: it receives no more notifications.",
 		"mail_when":            "When: %s",
 		"mail_where":           "Where: the MFA enrollment portal",
+		"mail_where_helpdesk":  "Where: the help desk",
+		"mail_reset":           "The help desk deleted every sign-in method and the notification email of your VPN account (%s); the next sign-in asks for a new method.%s",
 		"mail_footer":          "If this was not you, contact the help desk at once: someone may know your password.\n\nThis mail was sent automatically; do not reply.\n",
 	},
 }
