@@ -281,3 +281,25 @@ func TestEmailOnlyUserIsAskedToSetUp(t *testing.T) {
 		t.Errorf("email page before a sign-in method: %s, want /setup", r.path)
 	}
 }
+
+// An address waiting for its code sits where an app's seed waits: turning
+// to set up an app replaces it with a new seed, never uses it as one.
+func TestPendingEmailIsNotASeed(t *testing.T) {
+	e, _ := newMailEnv(t, Config{Listen: "127.0.0.1:0"})
+	b := e.browser()
+	b.enroll(userID, password)
+	if r := b.post("/setup/email", url.Values{"address": {"taro@example.com"}}); r.path != "/setup/email/verify" {
+		t.Fatalf("after the address: %s", r.path)
+	}
+	r := b.get("/setup/app")
+	m := secretRE.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no secret on the app page:\n%s", r.body)
+	}
+	if seed, err := challenge.ParseTOTPSecret(m[1]); err != nil || len(seed) != 20 {
+		t.Errorf("app page seed: %d bytes, %v; want a new 20-byte seed", len(seed), err)
+	}
+	if r = b.get("/setup/email/verify"); r.path != "/setup/email" {
+		t.Errorf("the pending address outlived the app's seed: %s", r.path)
+	}
+}
