@@ -1,9 +1,11 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"html"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,6 +101,12 @@ func TestFirstSetupAddsAnEmailVerifiedByMail(t *testing.T) {
 	ev, _ := e.st.Events(context.Background(), userID, 1)
 	if len(ev) != 1 || ev[0].Action != "email_added" || ev[0].Actor != "portal" || strings.Contains(ev[0].Detail, "taro@") {
 		t.Errorf("audit: %+v", ev)
+	}
+	// The address is sealed at rest, as phone numbers are.
+	for _, f := range []string{e.dbPath, e.dbPath + "-wal"} {
+		if raw, err := os.ReadFile(f); err == nil && bytes.Contains(raw, []byte("taro@example.com")) {
+			t.Errorf("%s holds the address in clear", f)
+		}
 	}
 	// The email is not a sign-in method: the app is still the default,
 	// and the next sign-in asks for the app's code only.
