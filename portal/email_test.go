@@ -311,3 +311,52 @@ func TestPendingEmailIsNotASeed(t *testing.T) {
 		t.Errorf("the pending address outlived the app's seed: %s", r.path)
 	}
 }
+
+// Codes mailed count against the send limits of codes by SMS: one to an
+// address per flow.sms.per_phone.
+func TestEmailCodesAreRateLimited(t *testing.T) {
+	e, srv := newMailEnv(t, Config{Listen: "127.0.0.1:0"})
+	b := e.browser()
+	b.enroll(userID, password)
+	form := url.Values{"address": {"taro@example.com"}}
+	if r := b.post("/setup/email", form); r.path != "/setup/email/verify" {
+		t.Fatalf("first code: %s %s", r.path, errorOf(r))
+	}
+	r := b.post("/setup/email", form)
+	if errorOf(r) != html.EscapeString(text("ja", "err_email_limited")) {
+		t.Errorf("second code at once: %s %q", r.path, errorOf(r))
+	}
+	if n := len(srv.Messages()); n != 1 {
+		t.Errorf("%d mails, want 1", n)
+	}
+	e.clock.advance(31 * time.Second)
+	if r := b.post("/setup/email", form); r.path != "/setup/email/verify" {
+		t.Errorf("after per_phone: %s %s", r.path, errorOf(r))
+	}
+}
+
+// Five wrong codes spend the mailed code: the form comes back.
+func TestWrongEmailCodesSpendTheCode(t *testing.T) {
+	e, srv := newMailEnv(t, Config{Listen: "127.0.0.1:0"})
+	b := e.browser()
+	b.enroll(userID, password)
+	b.post("/setup/email", url.Values{"address": {"taro@example.com"}})
+	code := mailedCode(t, srv, "taro@example.com")
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	var r response
+	for range maxEmailTries {
+		r = b.post("/setup/email/verify", url.Values{"code": {wrong}})
+	}
+	if errorOf(r) != html.EscapeString(text("ja", "err_email_code_expired")) || !strings.Contains(r.body, `value="taro@example.com"`) {
+		t.Fatalf("after %d wrong codes: %q\n%s", maxEmailTries, errorOf(r), r.body)
+	}
+	if r = b.post("/setup/email/verify", url.Values{"code": {code}}); r.path != "/setup/email" {
+		t.Errorf("the right code after the tries: %s, want the form again", r.path)
+	}
+	if ms, _ := e.st.Methods(context.Background(), userID); len(ms) != 1 {
+		t.Errorf("methods: %v", ms)
+	}
+}
