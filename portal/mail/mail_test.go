@@ -180,3 +180,18 @@ func TestDefaultPorts(t *testing.T) {
 		}
 	}
 }
+
+func TestConsolePrintsTheMail(t *testing.T) {
+	var out strings.Builder
+	if err := (Console{W: &out}).Send(context.Background(), Message{To: "taro@example.com", Subject: "確認コード", Body: "123456\n"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mail to taro@example.com", "Subject: 確認コード", "123456"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("console output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := (Console{W: &out}).Send(context.Background(), Message{To: "nobody", Body: "x"}); err == nil {
+		t.Error("console accepted a non-address")
+	}
+}
