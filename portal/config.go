@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"kakunin/portal/mail"
 )
 
 // Config is the portal's section of the configuration file ("portal"):
@@ -33,6 +35,13 @@ type Config struct {
 	// PushServices keeps kakunin from posting to whatever host a signed-in
 	// user's page names as its push endpoint (an internal address, say).
 	PushServices []string `yaml:"push_services"`
+	// SMTP sends the code that verifies a notification email, and the
+	// notifications; nil: users cannot register an email.
+	SMTP *mail.Config `yaml:"smtp"`
+	// OwnMailDomains are the university's own mail domains (and their
+	// subdomains): notifications should reach the user even when the
+	// university account is the one misused.
+	OwnMailDomains []string `yaml:"own_mail_domains"`
 }
 
 // DefaultPushServices are the push services of the browsers users have:
@@ -56,6 +65,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.PushServices == nil {
 		c.PushServices = DefaultPushServices
+	}
+	if c.SMTP != nil {
+		c.SMTP.SetDefaults()
 	}
 }
 
@@ -99,7 +111,30 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("push_services[%d]: %q is not a host name (no scheme, port or path)", i, h)
 		}
 	}
+	if c.SMTP != nil {
+		if err := c.SMTP.Validate(); err != nil {
+			return fmt.Errorf("smtp.%w", err)
+		}
+	}
+	for i, d := range c.OwnMailDomains {
+		if d == "" || strings.ContainsAny(d, "/:@ ") || !strings.Contains(d, ".") {
+			return fmt.Errorf("own_mail_domains[%d]: %q is not a domain (example.ac.jp)", i, d)
+		}
+	}
 	return nil
+}
+
+// ownMailDomain reports whether addr is at one of own_mail_domains or a
+// subdomain of one.
+func (c *Config) ownMailDomain(addr string) bool {
+	domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+	for _, d := range c.OwnMailDomains {
+		d = strings.ToLower(d)
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // pushServiceAllowed reports whether a subscription's endpoint is at one

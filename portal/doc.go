@@ -14,6 +14,12 @@
 // the browser's push subscription as a push method, and its service worker
 // shows the approvals the engine sends (push.go).
 //
+// With a mailer (portal.smtp; package mail) users register a notification
+// email, verified by a mailed code and never a way to sign in, and every
+// change is mailed to it in the user's language in the background
+// (email.go); MailHelpDeskChange mails the help desk's changes the same
+// way.
+//
 // It knows HTTP, HTML and the session; it knows nothing of RADIUS, LDAP or
 // SQL.
 package portal

@@ -28,8 +28,9 @@ const maxApps = 5
 type visit struct {
 	sess    *store.Session // nil before sign-in
 	lang    string
-	user    store.User // ID set once signed in
-	methods []store.Method
+	user    store.User     // ID set once signed in
+	methods []store.Method // sign-in methods: the email is not one
+	email   *store.Method  // the notification email, nil for none
 }
 
 // page is what every template gets.
@@ -96,6 +97,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /security/delete", s.with(signedIn, s.deleteMethod))
 	s.pushRoutes(mux)
 	s.phoneRoutes(mux)
+	s.emailRoutes(mux)
 }
 
 // Who may see a page.
@@ -161,8 +163,21 @@ func (s *Server) loadUser(ctx context.Context, v *visit) error {
 		return err
 	}
 	v.user = u
-	v.methods, err = s.st.Methods(ctx, u.ID)
-	return err
+	ms, err := s.st.Methods(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	// The email never signs in: it is kept apart, so that every check
+	// of "has methods" (a code due, first-method setup, the last
+	// method) is about sign-in methods.
+	for i := range ms {
+		if ms[i].Kind == store.KindEmail {
+			v.email = &ms[i]
+			continue
+		}
+		v.methods = append(v.methods, ms[i])
+	}
+	return nil
 }
 
 // needsCode: a user with methods has not yet given a code in this session.
@@ -498,7 +513,7 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
+	if !isSeed(v.sess.Pending) {
 		seed, _, err := challenge.NewTOTPKey(s.issuer, v.user.ID)
 		if err != nil {
 			s.fail(w, r, v, "new TOTP key", err)
@@ -535,7 +550,7 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.appAllowed(w, r, v) {
 		return
 	}
-	if v.sess.Pending == nil || isPendingPhone(v.sess.Pending) {
+	if !isSeed(v.sess.Pending) {
 		redirect(w, r, "/setup/app")
 		return
 	}
@@ -571,8 +586,9 @@ func (s *Server) addApp(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	s.m.changes.WithLabelValues("method_added").Inc()
 	s.log.Info("method added in the portal", "user", v.user.ID, "kind", "totp", "method", m.ID)
+	s.notify(v, "mail_method_added", describe(v.user.Language, m))
 	if first {
-		redirect(w, r, "/setup/done")
+		redirect(w, r, s.afterFirstMethod("app"))
 		return
 	}
 	redirect(w, r, "/security?notice=added")
@@ -631,6 +647,10 @@ type securityData struct {
 	CanPush  bool   // a push-capable app may be added (push.webpush configured)
 	// AddPhones are the phone kinds the user may still add.
 	AddPhones []store.MethodKind
+	// Email is the notification email (nil for none); CanEmail: one can
+	// be registered (portal.smtp configured).
+	Email    *emailView
+	CanEmail bool
 }
 
 func (s *Server) views(v *visit) []methodView {
@@ -652,7 +672,7 @@ func (s *Server) views(v *visit) []methodView {
 }
 
 func (s *Server) security(v *visit) securityData {
-	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps}
+	d := securityData{Methods: s.views(v), CanAdd: apps(v.methods) < maxApps, Email: s.emailView(v), CanEmail: s.mailer != nil}
 	d.CanPush = d.CanAdd && s.vapid != nil
 	for _, k := range []store.MethodKind{store.KindPhone, store.KindAlternatePhone, store.KindOfficePhone} {
 		if s.canVerifyPhone(k) && !slices.ContainsFunc(v.methods, func(m store.Method) bool { return m.Kind == k }) {
@@ -711,6 +731,7 @@ func (s *Server) setDefault(w http.ResponseWriter, r *http.Request, v *visit) {
 		}
 		s.m.changes.WithLabelValues("default_changed").Inc()
 		s.log.Info("default method changed in the portal", "user", v.user.ID, "method", id)
+		s.notify(v, "mail_default_changed", s.describeID(v, id))
 	}
 	redirect(w, r, "/security?notice=default")
 }
@@ -746,6 +767,7 @@ func (s *Server) deleteMethod(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	s.m.changes.WithLabelValues("method_deleted").Inc()
 	s.log.Info("method deleted in the portal", "user", v.user.ID, "method", id)
+	s.notify(v, "mail_method_deleted", s.describeID(v, id))
 	if len(v.methods) == 1 {
 		redirect(w, r, "/") // nothing left: first-method setup again
 		return

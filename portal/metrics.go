@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	signins *prometheus.CounterVec // by outcome
 	changes *prometheus.CounterVec // by action
+	mails   *prometheus.CounterVec // by kind and outcome
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -15,11 +16,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kakunin_portal_changes_total",
-			Help: "Enrollment changes made in the portal, by action (mfa_applied, method_added, method_deleted, default_changed).",
+			Help: "Enrollment changes made in the portal, by action (mfa_applied, method_added, method_deleted, default_changed, phone_changed, email_added, email_changed, email_deleted).",
 		}, []string{"action"}),
+		mails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kakunin_portal_mails_total",
+			Help: "Mails the portal sent or failed to send, by kind (code, notification) and outcome (sent, failed).",
+		}, []string{"kind", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.signins, m.changes)
+		reg.MustRegister(m.signins, m.changes, m.mails)
 	}
 	return m
 }

@@ -445,14 +445,16 @@ func (s *Server) savePhone(w http.ResponseWriter, r *http.Request, v *visit, p p
 			s.log.Error("portal: audit", "err", err)
 		}
 		s.m.changes.WithLabelValues("phone_changed").Inc()
+		s.notify(v, "mail_phone_changed", describe(v.user.Language, m))
 		s.log.Info("phone number changed in the portal", "user", v.user.ID, "kind", string(p.Kind), "method", m.ID)
 		redirect(w, r, "/security?notice=phone_changed")
 		return
 	}
 	s.m.changes.WithLabelValues("method_added").Inc()
 	s.log.Info("method added in the portal", "user", v.user.ID, "kind", string(p.Kind), "method", m.ID, "via", p.Via)
+	s.notify(v, "mail_method_added", describe(v.user.Language, m))
 	if first {
-		redirect(w, r, "/setup/done?method=phone")
+		redirect(w, r, s.afterFirstMethod("phone"))
 		return
 	}
 	redirect(w, r, "/security?notice=added")

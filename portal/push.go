@@ -237,6 +237,7 @@ func (s *Server) addPush(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	s.m.changes.WithLabelValues("method_added").Inc()
+	s.notify(v, "mail_method_added", describe(v.user.Language, m))
 	s.log.Info("method added in the portal", "user", v.user.ID, "kind", "push", "method", m.ID, "subscription", sub)
 	redirect(w, r, "/security?notice=push_added")
 }

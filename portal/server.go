@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"kakunin/challenge"
 	"kakunin/challenge/webpush"
+	"kakunin/portal/mail"
 	"kakunin/store"
 )
 
@@ -55,11 +57,27 @@ type Server struct {
 	pushSender *webpush.Sender
 	tests      pushTests
 
+	// Mail (email.go), when portal.smtp is configured: the notification
+	// email's code and the notifications, which are sent in the
+	// background (notes counts them, so Shutdown can wait).
+	mailer Mailer
+	notes  sync.WaitGroup
+
 	srv       *http.Server
 	ln        net.Listener
 	stopPurge context.CancelFunc
 	purged    chan struct{}
 }
+
+// Mailer sends one mail (*mail.Client over SMTP; mail.Console in the
+// demo).
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+// WithMailer lets users register a notification email, verified by a
+// code sent through m, and sends them notifications of changes.
+func WithMailer(m Mailer) Option { return func(s *Server) { s.mailer = m } }
 
 // Option changes a Server at construction.
 type Option func(*Server)
@@ -194,5 +212,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	s.stopPurge()
 	<-s.purged
+	if werr := s.waitNotifications(ctx); err == nil {
+		err = werr
+	}
 	return err
 }

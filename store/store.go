@@ -28,12 +28,16 @@ const (
 	KindPhone          MethodKind = "phone"           // SMS or voice
 	KindAlternatePhone MethodKind = "alternate_phone" // voice only
 	KindOfficePhone    MethodKind = "office_phone"    // voice only, with extension
+	// KindEmail is an address for notifications of changes, never a way
+	// to sign in; a user has at most one. The address is kept in Secret,
+	// which is sealed at rest (Phone holds only E.164 numbers).
+	KindEmail MethodKind = "email"
 )
 
 // Valid reports whether k is a known kind.
 func (k MethodKind) Valid() bool {
 	switch k {
-	case KindTOTP, KindPush, KindPhone, KindAlternatePhone, KindOfficePhone:
+	case KindTOTP, KindPush, KindPhone, KindAlternatePhone, KindOfficePhone, KindEmail:
 		return true
 	}
 	return false

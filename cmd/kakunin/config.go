@@ -31,6 +31,10 @@ type config struct {
 	Metrics   metricsConfig    `yaml:"metrics"`
 	Log       logConfig        `yaml:"log"`
 	Portal    portal.Config    `yaml:"portal"`
+
+	// demoMail prints the portal's mails on the terminal when no
+	// portal.smtp is set: kakunin demo only, never from a file.
+	demoMail bool
 }
 
 type metricsConfig struct {

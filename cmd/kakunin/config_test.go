@@ -30,6 +30,7 @@ var exampleSecrets = map[string]string{
 	"KAKUNIN_POSTGRES_DSN":      "postgres://kakunin:pg-password-5be7a2@db.example.ac.jp:5432/kakunin?sslmode=verify-full",
 	"KAKUNIN_STORE_KEY":         base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
 	"KAKUNIN_TWILIO_AUTH_TOKEN": "twilio-auth-token-7c41e9d2",
+	"KAKUNIN_SMTP_PASSWORD":     "smtp-password-2f8d41",
 }
 
 const exampleFileSecret = "gw2-shared-secret-from-file-48c2"
@@ -148,6 +149,9 @@ flow:
 		{"NoEncryptionKeys", "  encryption:\n    keys:\n      - {id: k1, key: \"" + key + "\"}\n", "", "store.encryption.keys: "},
 		{"ShortEncryptionKey", key, shortKey, "store.encryption.keys[0].key: "},
 		{"InvalidUserPattern", `user_pattern: '^[0-9]{10}$'`, `user_pattern: '^[0-9{10}$'`, "flow.user_pattern: "},
+		{"PlainSMTPToARemoteHost", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, tls: none}\nflow:\n", "portal.smtp.tls: "},
+		{"SMTPUserWithoutPassword", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, username: mfa}\nflow:\n", "portal.smtp.password: "},
+		{"OwnMailDomain", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  own_mail_domains: [\"@example.ac.jp\"]\nflow:\n", "portal.own_mail_domains[0]: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(base, tc.old) {

@@ -112,6 +112,9 @@ func runDemo(args []string) error {
 		return err
 	}
 	cfg.Voice.Provider, cfg.Voice.demo = "console", true
+	// The portal's mails (the notification email's code, notifications)
+	// are printed on this terminal.
+	cfg.demoMail = true
 
 	u, sms, push := users[demoUser], users[demoPhoneUser], users[demoPushUser]
 	return serveUntilSignal(cfg, log, 5*time.Second, func(a *app) {
@@ -134,6 +137,8 @@ page it prints. %s (%s) has only a phone (SMS or call):
 the number radtest shows, then press Enter) or at an office phone:
   go run ./cmd/kakunin radtest -server %s -secret %s -user %s -password %s
 Approval pages: http://%s/v1/approve/... (links printed on this terminal).
+The portal's mails (the notification email's code, notifications of changes)
+are printed on this terminal too.
 Or enroll your own app for another demo user and scan the QR code:
   go run ./cmd/kakunin user add-totp -config %s 2024000002
 Help desk view:

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"kakunin/challenge"
 	"kakunin/challenge/webpush"
 	"kakunin/portal"
+	"kakunin/portal/mail"
 )
 
 // startPortal starts the enrollment portal when portal.listen is set. It
@@ -29,6 +31,18 @@ func (a *app) startPortal() error {
 			return fmt.Errorf("push.webpush: %w", err)
 		}
 		opts = append(opts, portal.WithWebPush(v, webpush.New(v, nil)))
+	}
+	// Without portal.smtp the portal offers no notification email and
+	// says so; the demo prints its mails here instead.
+	switch {
+	case a.cfg.Portal.SMTP != nil:
+		c, err := mail.New(*a.cfg.Portal.SMTP)
+		if err != nil {
+			return fmt.Errorf("portal.smtp.%w", err)
+		}
+		opts = append(opts, portal.WithMailer(c))
+	case a.cfg.demoMail:
+		opts = append(opts, portal.WithMailer(mail.Console{W: os.Stdout}))
 	}
 	p, err := portal.New(a.cfg.Portal, a.engine, admin, a.store, a.cfg.Flow.Issuer, a.log.With("component", "portal"), a.reg, opts...)
 	if err != nil {

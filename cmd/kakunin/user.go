@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/boombuler/barcode/qr"
 
 	"kakunin/challenge"
+	"kakunin/portal"
+	"kakunin/portal/mail"
 	"kakunin/store"
 )
 
@@ -39,7 +42,8 @@ Commands:
   unlock ID                        clear the user's failure counters and the lock a fraud report put
                                    on push and phone methods
 
-Every command takes -config FILE (default /etc/kakunin/kakunin.yaml).
+Every command takes -config FILE (default /etc/kakunin/kakunin.yaml). With portal.smtp
+configured, a change is mailed to the user's notification email (if registered in the portal).
 `
 
 func runUser(args []string) error {
@@ -84,6 +88,12 @@ func runUser(args []string) error {
 	}
 	id := fs.Arg(0)
 	actor := "cli:" + osUser()
+	var notice *helpDeskNotice
+	if sub != "show" && sub != "unlock" {
+		if notice, err = newHelpDeskNotice(ctx, cfg, st, id); err != nil {
+			return err
+		}
+	}
 	switch sub {
 	case "show":
 		s, err := admin.Show(ctx, id)
@@ -103,6 +113,7 @@ func runUser(args []string) error {
 			return err
 		}
 		fmt.Printf("Enrolled authenticator app %s for %s.\n", m.ID, id)
+		notice.send(ctx, "method_added", notice.describe(m))
 		if seed == nil {
 			fmt.Printf("Scan this QR code with the authenticator app, or enter the URI by hand:\n\n")
 			if err := printQR(os.Stdout, uri); err != nil {
@@ -116,12 +127,14 @@ func runUser(args []string) error {
 			return err
 		}
 		fmt.Printf("Enrolled push app %s (%s) for %s, through the push gateway.\n", m.ID, m.Label, id)
+		notice.send(ctx, "method_added", notice.describe(m))
 	case "add-phone":
 		m, err := admin.AddPhone(ctx, id, store.MethodKind(*kind), fs.Arg(1), *ext, *label, actor)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("Enrolled %s %s (%s) for %s.\n", m.Kind, m.ID, challenge.MaskPhone(m.Phone), id)
+		notice.send(ctx, "method_added", notice.describe(m))
 	case "set-default":
 		if err := admin.SetDefault(ctx, id, fs.Arg(1), actor); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -130,6 +143,7 @@ func runUser(args []string) error {
 			return err
 		}
 		fmt.Printf("The default method of %s is now %s.\n", id, fs.Arg(1))
+		notice.send(ctx, "default_changed", notice.describeID(fs.Arg(1)))
 	case "delete-method":
 		if err := admin.DeleteMethod(ctx, id, fs.Arg(1), actor); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -138,11 +152,13 @@ func runUser(args []string) error {
 			return err
 		}
 		fmt.Printf("Deleted method %s of %s.\n", fs.Arg(1), id)
+		notice.send(ctx, "method_deleted", notice.describeID(fs.Arg(1)))
 	case "reset":
 		if err := admin.Reset(ctx, id, actor); err != nil {
 			return err
 		}
 		fmt.Printf("Reset %s: every method deleted; the next sign-in asks for a new one.\n", id)
+		notice.send(ctx, "reset", "")
 	case "unlock":
 		if err := admin.Unlock(ctx, id, actor); err != nil {
 			return err
@@ -235,6 +251,9 @@ func printStatus(w io.Writer, s challenge.Status) {
 				phone += " ext. " + m.Extension
 			}
 		}
+		if m.Kind == store.KindEmail {
+			phone = challenge.MaskEmail(challenge.EmailAddress(m))
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Kind, m.Label, phone, def, m.CreatedAt.Local().Format(time.DateTime), last)
 	}
 	tw.Flush()
@@ -281,4 +300,75 @@ func printQR(w io.Writer, text string) error {
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// helpDeskNotice tells the user of a change made here, by mail to the
+// notification email registered in the portal, as the portal tells of its
+// own changes. It is nil (and sends nothing) without portal.smtp or
+// without an email; the email is read before the change, since a reset
+// deletes it.
+type helpDeskNotice struct {
+	mailer  portal.Mailer
+	issuer  string
+	user    store.User
+	email   store.Method
+	methods []store.Method
+}
+
+func newHelpDeskNotice(ctx context.Context, cfg *config, st store.Store, id string) (*helpDeskNotice, error) {
+	if !cfg.Portal.Enabled() || cfg.Portal.SMTP == nil {
+		return nil, nil
+	}
+	ms, err := st.Methods(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(ms, func(m store.Method) bool { return m.Kind == store.KindEmail })
+	if i < 0 {
+		return nil, nil
+	}
+	u, err := st.GetUser(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = store.User{ID: id}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := mail.New(*cfg.Portal.SMTP)
+	if err != nil {
+		return nil, fmt.Errorf("portal.smtp.%w", err)
+	}
+	return &helpDeskNotice{mailer: c, issuer: cfg.Flow.Issuer, user: u, email: ms[i], methods: ms}, nil
+}
+
+func (n *helpDeskNotice) describe(m store.Method) string {
+	if n == nil {
+		return ""
+	}
+	return portal.DescribeMethod(n.user, m)
+}
+
+func (n *helpDeskNotice) describeID(id string) string {
+	if n == nil {
+		return ""
+	}
+	for _, m := range n.methods {
+		if m.ID == id {
+			return n.describe(m)
+		}
+	}
+	return id
+}
+
+// send mails the change; a failure is reported, and the change stands.
+func (n *helpDeskNotice) send(ctx context.Context, action, detail string) {
+	if n == nil {
+		return
+	}
+	to := challenge.MaskEmail(challenge.EmailAddress(n.email))
+	if err := portal.MailHelpDeskChange(ctx, n.mailer, n.issuer, n.user, n.email, action, detail, time.Now()); err != nil {
+		fmt.Fprintf(os.Stderr, "warning: the user's notification email %s was not told of this change: %v\n", to, err)
+		return
+	}
+	fmt.Printf("Told the user by mail at %s.\n", to)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kakunin/challenge"
+	"kakunin/internal/testenv"
 	"kakunin/store"
 )
 
@@ -152,5 +153,61 @@ ldap:
 	defer st.Close()
 	if a, _ := st.Account(ctx, user, store.AccountQuery{}); a.OutOfBandLocked {
 		t.Error("still locked after user unlock")
+	}
+}
+
+// TestHelpDeskChangesAreMailed: with portal.smtp, a change the help desk
+// makes is mailed to the user's notification email in the user's
+// language; a reset, which deletes the email too, still tells it.
+func TestHelpDeskChangesAreMailed(t *testing.T) {
+	smtp := testenv.NewSMTPServer(t, testenv.SMTPOptions{})
+	dir := t.TempDir()
+	cfgPath := writeFile(t, dir, "kakunin.yaml", fmt.Sprintf(`radius:
+  clients: [{name: gw, addresses: [127.0.0.1], secret: "a-long-enough-shared-secret"}]
+ldap:
+  urls: [ldap://127.0.0.1:1]
+  bind_dn: cn=svc
+  bind_password: pw
+  base_dn: dc=example
+%s
+portal:
+  listen: 127.0.0.1:0
+  smtp: {host: %s, port: %d, from: mfa@example.ac.jp, ca_file: %s}
+`, sqliteStore(dir, newStoreKey(t)), smtp.Host, smtp.Port, smtp.CAFile))
+	user := "2024000032"
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.Store, newLogger(cfg.Log, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := challenge.NewAdmin(cfg.Flow, st)
+	if _, _, err := admin.SetEmail(ctx, user, "taro@example.com", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.SetLanguage(ctx, user, "en", "test"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := runUser([]string{"add-phone", "-config", cfgPath, user, "+81 90 1234 5678"}); err != nil {
+		t.Fatal(err)
+	}
+	m := smtp.Await(t, "taro@example.com", "A new sign-in method was added to your VPN account ("+user+")")
+	if !strings.Contains(m.Text(), "Where: the help desk") || !strings.Contains(m.Text(), "+81 ••-••••-5678") {
+		t.Errorf("help-desk notification:\n%s", m.Text())
+	}
+	if err := runUser([]string{"reset", "-config", cfgPath, user}); err != nil {
+		t.Fatal(err)
+	}
+	smtp.Await(t, "taro@example.com", "The help desk deleted every sign-in method")
+	// Without an email nothing is sent, and the command works as before.
+	if err := runUser([]string{"add-phone", "-config", cfgPath, user, "+81 90 1234 5678"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(smtp.Messages()); n != 2 {
+		t.Errorf("%d mails, want 2", n)
 	}
 }

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AddMethodCreatesUser", testAddMethodCreatesUser},
 		{"AddMethodSameIDConflicts", testAddMethodSameID},
 		{"OnePhoneOfEachKind", testOnePhoneOfEachKind},
+		{"OneEmail", testOneEmail},
 		{"AddMethodRefusesInvalid", testAddMethodInvalid},
 		{"DeleteDefaultMethodClearsDefault", testDeleteDefaultMethod},
 		{"DeleteMethodUnknownIsNotFound", testDeleteMethodUnknown},
@@ -290,6 +291,33 @@ func testOnePhoneOfEachKind(t *testing.T, s store.Store) {
 	if len(ms) != 7 {
 		t.Errorf("alice has %d methods, want 7 (one per phone kind, two totp, two push)", len(ms))
 	}
+}
+
+// An email (notifications only) keeps its address sealed in Secret; a
+// user has at most one, and other methods do not count against it.
+func testOneEmail(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	email := func(user, addr string, at time.Time) store.Method {
+		return store.Method{ID: store.NewID(), UserID: user, Kind: store.KindEmail, Secret: []byte(addr), CreatedAt: at}
+	}
+	first := email("alice", "alice@example.com", base)
+	mustAdd(t, s, totp("alice", base), first, phone("alice", store.KindPhone, "+4930123456", base))
+	if err := s.AddMethod(ctx, email("alice", "alice@example.org", base.Add(time.Minute))); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second email = %v, want ErrConflict", err)
+	}
+	mustAdd(t, s, email("bob", "alice@example.com", base))
+	ms, err := s.Methods(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m store.Method) bool { return m.Kind == store.KindEmail })
+	if i < 0 || !sameMethod(ms[i], first) {
+		t.Errorf("alice's methods = %v, want the email %s", ms, describe(first))
+	}
+	if err := s.DeleteMethod(ctx, "alice", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, s, email("alice", "alice@example.org", base.Add(time.Hour)))
 }
 
 func testAddMethodInvalid(t *testing.T, s store.Store) {
