@@ -227,7 +227,11 @@ func TestWrongCodeShowsTheFormAgainWithItsEntries(t *testing.T) {
 	b := e.browser()
 	b.signIn(userID, password, nil)
 	b.post("/apply", url.Values{"use": {"yes"}})
-	first := secretRE.FindStringSubmatch(b.get("/setup/app").body)
+	page := b.get("/setup/app").body
+	first := secretRE.FindStringSubmatch(page)
+	if !strings.Contains(page, text("ja", "app_other")) {
+		t.Error("the app page does not offer a different authenticator app")
+	}
 	r := b.post("/setup/app", url.Values{"code": {"000000"}, "label": {"仕事用 iPhone"}})
 	if r.path != "/setup/app" || errorOf(r) != text("ja", "err_bad_code") {
 		t.Fatalf("wrong code: %s, error %q", r.path, errorOf(r))
