@@ -65,7 +65,7 @@ func (p page) LangURL() string { return "/lang?to=" + p.Other() + "&next=" + url
 var notices = map[string]string{
 	"added": "notice_added", "deleted": "notice_deleted", "default": "notice_default",
 	"signed_out": "signed_out", "session_ended": "session_ended", "applied": "apply_saved_yes",
-	"app_limit": "err_app_limit",
+	"app_limit": "err_app_limit", "check_signin": "check_signin",
 	// Push-capable apps (push.go).
 	"push_added": "notice_push_added", "push_test_sent": "notice_push_test_sent",
 	"push_test_wait": "notice_push_test_wait", "push_test_failed": "notice_push_test_failed",
@@ -383,6 +383,11 @@ func (s *Server) verify(ctx context.Context, v *visit, code string) string {
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, v *visit) {
 	if err := s.endSession(r.Context(), w, v.sess); err != nil {
 		s.log.Warn("portal: sign out", "err", err)
+	}
+	if r.PostFormValue("check") != "" {
+		// The guide's last step: sign in once with the new method.
+		redirect(w, r, "/signin?notice=check_signin")
+		return
 	}
 	redirect(w, r, "/signin?notice=signed_out")
 }

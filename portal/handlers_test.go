@@ -539,3 +539,22 @@ func TestDirectoryDownSaysUnavailableNotWrongPassword(t *testing.T) {
 		t.Errorf("%d password failures counted while the directory was down", n)
 	}
 }
+
+// TestDonePageChecksTheNewMethodBySigningIn: the guide's last step signs
+// out and asks for a sign-in with the method just registered.
+func TestDonePageChecksTheNewMethodBySigningIn(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	seed := b.enroll(userID, password)
+	done := b.get("/setup/done")
+	if !strings.Contains(done.body, `id="check"`) {
+		t.Fatalf("the done page offers no check:\n%s", done.body)
+	}
+	r := b.post("/signout", url.Values{"check": {"1"}})
+	if r.path != "/signin?notice=check_signin" || !strings.Contains(r.body, text("ja", "check_signin")) {
+		t.Fatalf("after the check's sign-out: %s", r.path)
+	}
+	if r = b.signIn(userID, password, seed); r.path != "/security" {
+		t.Errorf("signing in with the new app landed on %s, want /security", r.path)
+	}
+}

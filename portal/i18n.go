@@ -27,6 +27,8 @@ var texts = map[string]map[string]string{
 		"save":          "保存",
 		"back":          "戻る",
 		"signed_out":    "サインアウトしました。",
+		"check_signin":  "確認のため、もう一度サインインしてください。パスワードの後に、登録した方法で本人確認をします。",
+		"done_check":    "サインアウトして、登録した方法でサインインしてみる",
 		"session_ended": "セッションの有効期限が切れました。もう一度サインインしてください。",
 
 		"err_bad_credentials": "サインインできません。IDまたはパスワードが正しくありません。",
@@ -164,6 +166,8 @@ var texts = map[string]map[string]string{
 		"save":          "Save",
 		"back":          "Back",
 		"signed_out":    "You have signed out.",
+		"check_signin":  "To check your new method, sign in again: after your password, confirm with the method you registered.",
+		"done_check":    "Sign out and sign in with the new method",
 		"session_ended": "Your session has ended. Sign in again.",
 
 		"err_bad_credentials": "Sign-in failed: the ID or password is incorrect.",
