@@ -373,18 +373,24 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 }
 
 func (e *Engine) sendPush(ctx context.Context, a store.Approval, m store.Method) error {
+	lang := e.userLanguage(ctx, a.UserID)
+	return e.sendPushAs(ctx, a, m, lang, e.msgs.renderOne(lang, msgPushBody, map[string]string{"user": a.UserID}))
+}
+
+// sendPushAs sends the notification of approval a to push method m, in
+// lang, saying body.
+func (e *Engine) sendPushAs(ctx context.Context, a store.Approval, m store.Method, lang, body string) error {
 	p := e.pushChannel(m)
 	if p == nil {
 		return errors.New("no push channel for this registration")
 	}
-	lang := e.userLanguage(ctx, a.UserID)
 	r := PushRequest{
 		ApprovalID:   a.ID,
 		UserID:       a.UserID,
 		Registration: m.Secret,
 		Language:     lang,
 		Title:        "VPN",
-		Body:         e.msgs.renderOne(lang, msgPushBody, map[string]string{"user": a.UserID}),
+		Body:         body,
 		Numbers:      Choices(a),
 		ApproveURL:   e.callbacks.URL(CallbackApprove, a.ID, a.ExpiresAt),
 		CallbackURL:  e.callbacks.URL(CallbackPush, a.ID, a.ExpiresAt),

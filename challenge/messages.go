@@ -35,6 +35,7 @@ const (
 	msgPushPrompt        = "push_prompt"
 	msgPushSent          = "push_sent"
 	msgPushBody          = "push_body"
+	msgPushBodyPortal    = "push_body_portal"
 	msgPushLimited       = "push_limited"
 	msgPushFailed        = "push_failed"
 	msgCallPrompt        = "call_prompt"
@@ -79,6 +80,7 @@ var builtin = map[string]map[string]string{
 		msgPushPrompt:        "Open the notification on {label}, choose {number} and approve it, then press Enter here.",
 		msgPushSent:          "A notification was sent to {label}. Approve it there.",
 		msgPushBody:          "VPN sign-in for {user}. Approve it only if you are signing in now.",
+		msgPushBodyPortal:    "Sign-in to the VPN security info portal for {user}. Approve it only if you are signing in there now.",
 		msgPushLimited:       "Too many sign-in notifications were sent recently. Use another method or try again in a few minutes.",
 		msgPushFailed:        "The notification could not be sent. Try again later or choose another method.",
 		msgCallPrompt:        "Calling {phone}. Answer and press # to approve.",
@@ -121,6 +123,7 @@ var builtin = map[string]map[string]string{
 		msgPushPrompt:        "{label} の通知を開き、{number} を選んで承認してから、ここで Enter を押してください。",
 		msgPushSent:          "{label} に通知を送信しました。通知から承認してください。",
 		msgPushBody:          "{user} のVPNサインイン要求です。今サインインしている場合のみ承認してください。",
+		msgPushBodyPortal:    "{user} のVPNセキュリティ情報ポータルへのサインイン要求です。今サインインしている場合のみ承認してください。",
 		msgPushLimited:       "短時間に通知が多すぎます。別の方法を使うか、数分後にもう一度お試しください。",
 		msgPushFailed:        "通知を送信できませんでした。後でもう一度お試しいただくか、別の方法を選んでください。",
 		msgCallPrompt:        "{phone} に電話をかけています。電話に出て # を押すと承認されます。",

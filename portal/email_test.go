@@ -219,6 +219,7 @@ func TestEmailChangesNeedStepUp(t *testing.T) {
 			t.Errorf("without a recent code: %s, want /stepup", r.path)
 		}
 	}
+	e.srv.notes.Wait() // the notice of the address is mailed in the background
 	if n := len(srv.Messages()); n != 2 {
 		t.Errorf("%d mails, want 2 (the code and the notice of the address)", n)
 	}

@@ -110,10 +110,14 @@ type pendingPhone struct {
 	Phone     string              `json:"phone"` // E.164
 	Extension string              `json:"ext,omitempty"`
 	Replace   string              `json:"replace,omitempty"` // the method a new number replaces
-	Via       string              `json:"via"`               // "sms" or "call"
+	Via       string              `json:"via"`               // "sms", "call" or "push" (sign-in only)
 	Code      challenge.PhoneCode `json:"code"`              // sms: what was sent, and until when
 	Tries     int                 `json:"tries,omitempty"`
 	Approval  string              `json:"approval,omitempty"`
+	// Number (push) is the number to choose on the phone; Label is the
+	// push app's name.
+	Number int    `json:"number,omitempty"`
+	Label  string `json:"label,omitempty"`
 	// SignIn is the enrolled phone a sign-in (or step-up) goes through;
 	// Next is where a step-up returns.
 	SignIn string `json:"signin,omitempty"`
@@ -129,7 +133,12 @@ func pendingOf(sess *store.Session) (pendingPhone, bool) {
 	if sess == nil || !isPendingPhone(sess.Pending) {
 		return p, false
 	}
-	if json.Unmarshal(sess.Pending[len(phonePrefix):], &p) != nil || !isPhoneKind(p.Kind) {
+	if json.Unmarshal(sess.Pending[len(phonePrefix):], &p) != nil {
+		return p, false
+	}
+	// A push app waits here only for a sign-in through it (never to be
+	// saved as a new number).
+	if !isPhoneKind(p.Kind) && !(p.Kind == store.KindPush && p.Via == "push" && p.SignIn != "") {
 		return p, false
 	}
 	return p, true
@@ -162,6 +171,8 @@ type phoneData struct {
 	Masked                string // verify: where the code went or the call goes
 	First                 bool   // first-method setup
 	ViaSMS, ViaCall       bool   // verify: how
+	ViaPush               bool   // sign-in: a notification to a push app
+	PushNumber            int    // push: the number to choose on the phone
 	Action, Again, Cancel string // verify: where the form posts; where to start again; where to give up
 	SignIn                bool   // verify: a sign-in, not a new number
 }
@@ -474,13 +485,27 @@ func (s *Server) phoneSignInRoutes(mux *http.ServeMux) {
 }
 
 // phoneOption is a button on the code page: a code by SMS to, or a call
-// to, one of the user's phones.
+// to, one of the user's phones, or a notification to one of the user's
+// push apps (Via "push", Detail its name).
 type phoneOption struct {
 	ID, Detail, Via string
 }
 
+// pushName is how the pages name a push app.
+func pushName(lang string, m store.Method) string {
+	if m.Label != "" {
+		return m.Label
+	}
+	return text(lang, "signin_push_unnamed")
+}
+
 func (s *Server) phoneOptions(v *visit) []phoneOption {
 	var out []phoneOption
+	for _, m := range v.methods {
+		if m.Kind == store.KindPush && s.eng.CanPush(m) {
+			out = append(out, phoneOption{ID: m.ID, Detail: pushName(v.lang, m), Via: "push"})
+		}
+	}
 	for _, m := range v.methods {
 		if !isPhoneKind(m.Kind) {
 			continue
@@ -537,23 +562,34 @@ func (s *Server) signInPhoneSend(w http.ResponseWriter, r *http.Request, v *visi
 	m := v.methods[slices.IndexFunc(v.methods, func(m store.Method) bool { return m.ID == id })]
 	p := pendingPhone{Kind: m.Kind, Phone: m.Phone, Extension: m.Extension, SignIn: id, Via: via, Next: next}
 	var err error
-	if via == "sms" {
+	switch via {
+	case "sms":
 		p.Code, err = s.eng.SendSignInCode(ctx, v.user.ID, id)
-	} else {
+	case "push":
+		p.Label = pushName(v.lang, m)
+		p.Approval, p.Number, err = s.eng.PushToSignIn(ctx, v.user.ID, id, v.lang)
+	default:
 		p.Approval, err = s.eng.CallToSignIn(ctx, v.user.ID, id, v.lang)
+	}
+	// A push app's errors have their own texts (err_push_...).
+	errKey := func(phoneKey string) string {
+		if via == "push" {
+			return strings.Replace(phoneKey, "err_phone_", "err_push_", 1)
+		}
+		return phoneKey
 	}
 	switch {
 	case errors.Is(err, challenge.ErrLocked):
 		s.renderCodeAgain(w, r, v, next, "err_locked")
 		return
 	case errors.Is(err, challenge.ErrPhoneLocked):
-		s.renderCodeAgain(w, r, v, next, "err_phone_locked")
+		s.renderCodeAgain(w, r, v, next, errKey("err_phone_locked"))
 		return
 	case errors.Is(err, challenge.ErrSendLimited):
-		s.renderCodeAgain(w, r, v, next, "err_phone_limited")
+		s.renderCodeAgain(w, r, v, next, errKey("err_phone_limited"))
 		return
 	case errors.Is(err, challenge.ErrProvider), errors.Is(err, challenge.ErrNoProvider), errors.Is(err, store.ErrNotFound):
-		s.renderCodeAgain(w, r, v, next, "err_phone_send_failed")
+		s.renderCodeAgain(w, r, v, next, errKey("err_phone_send_failed"))
 		return
 	case err != nil:
 		s.fail(w, r, v, "send to a phone", err)
@@ -569,6 +605,9 @@ func (s *Server) signInPhoneSend(w http.ResponseWriter, r *http.Request, v *visi
 func (s *Server) renderSignInPhone(w http.ResponseWriter, r *http.Request, v *visit, p pendingPhone, errKey, notice string) {
 	d := s.verifyData(v, p)
 	d.Action, d.Again, d.Cancel, d.SignIn = "/signin/phone/verify", codeBack(p), "", true
+	if p.Via == "push" {
+		d.Masked, d.ViaCall, d.ViaPush, d.PushNumber = p.Label, false, true, p.Number
+	}
 	title := "code_title"
 	if p.Next != "" {
 		title = "stepup_title"
@@ -635,6 +674,9 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 		case err != nil:
 			s.fail(w, r, v, "read sign-in call", err)
 			return
+		case st == challenge.CallPending && p.Via == "push":
+			s.renderSignInPhone(w, r, v, p, "", "signin_push_waiting")
+			return
 		case st == challenge.CallPending:
 			s.renderSignInPhone(w, r, v, p, "", "phone_call_waiting")
 			return
@@ -643,7 +685,11 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 				s.fail(w, r, v, "save session", err)
 				return
 			}
-			s.renderCodeAgain(w, r, v, p.Next, "err_phone_call_failed")
+			errKey := "err_phone_call_failed"
+			if p.Via == "push" {
+				errKey = "err_push_signin_failed"
+			}
+			s.renderCodeAgain(w, r, v, p.Next, errKey)
 			return
 		}
 	}
