@@ -133,7 +133,7 @@ func (ps *PushService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		return
 	}
-	k, sub, err := verifyVAPID(r.Header.Get("Authorization"), "http://"+r.Host, time.Now())
+	k, claims, err := VerifyVAPID(r.Header.Get("Authorization"), "http://"+r.Host, time.Now())
 	if err != nil {
 		ps.t.Errorf("push service: VAPID: %v", err)
 		w.WriteHeader(http.StatusUnauthorized)
@@ -154,23 +154,23 @@ func (ps *PushService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
-	plaintext, err := decryptPush(body, ps.key, ps.auth)
+	plaintext, err := DecryptWebPush(body, ps.key, ps.auth)
 	if err != nil {
 		ps.t.Errorf("push service: decrypt: %v", err)
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	ps.mu.Lock()
-	ps.got = append(ps.got, PushMessage{Plaintext: plaintext, Header: r.Header.Clone(), Subject: sub})
+	ps.got = append(ps.got, PushMessage{Plaintext: plaintext, Header: r.Header.Clone(), Subject: claims.Sub})
 	ps.mu.Unlock()
 	w.Header().Set("Location", "/message/1")
 	w.WriteHeader(http.StatusCreated)
 }
 
-// decryptPush opens a single-record aes128gcm body (RFC 8188 section 2,
+// DecryptWebPush opens a single-record aes128gcm body (RFC 8188 section 2,
 // RFC 8291 section 3.4), the derivation written out with HMAC as the RFC
 // writes it.
-func decryptPush(body []byte, ua *ecdh.PrivateKey, auth []byte) ([]byte, error) {
+func DecryptWebPush(body []byte, ua *ecdh.PrivateKey, auth []byte) ([]byte, error) {
 	if len(body) < 21 {
 		return nil, errors.New("shorter than the header")
 	}
@@ -232,13 +232,22 @@ func decryptPush(body []byte, ua *ecdh.PrivateKey, auth []byte) ([]byte, error) 
 	return record[:end], nil
 }
 
-// verifyVAPID checks an Authorization header as a push service does: the
-// ES256 signature under k=, the audience and the expiry. It returns k and
-// the token's subject.
-func verifyVAPID(header, wantAud string, now time.Time) (string, string, error) {
+// VAPIDClaims are the JWT claims a push service checks.
+type VAPIDClaims struct {
+	Aud string `json:"aud"`
+	Exp int64  `json:"exp"`
+	Sub string `json:"sub"`
+}
+
+// VerifyVAPID checks an Authorization header as a push service does
+// (RFC 8292 sections 2 and 3): the token's ES256 signature under the key
+// in k=, and its audience and expiry (within 24 hours). It returns k and
+// the claims.
+func VerifyVAPID(header, wantAud string, now time.Time) (string, VAPIDClaims, error) {
+	var c VAPIDClaims
 	params, ok := strings.CutPrefix(header, "vapid ")
 	if !ok {
-		return "", "", errors.New("scheme is not vapid")
+		return "", c, errors.New("scheme is not vapid")
 	}
 	var t, k string
 	for _, p := range strings.Split(params, ",") {
@@ -252,51 +261,48 @@ func verifyVAPID(header, wantAud string, now time.Time) (string, string, error) 
 	}
 	rawKey, err := base64.RawURLEncoding.DecodeString(k)
 	if err != nil {
-		return "", "", fmt.Errorf("k: %v", err)
+		return "", c, fmt.Errorf("k: %v", err)
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), rawKey)
 	if err != nil {
-		return "", "", fmt.Errorf("k: %v", err)
+		return "", c, fmt.Errorf("k: %v", err)
 	}
 	parts := strings.Split(t, ".")
 	if len(parts) != 3 {
-		return "", "", fmt.Errorf("t has %d parts", len(parts))
+		return "", c, fmt.Errorf("t has %d parts", len(parts))
 	}
 	seg := make([][]byte, 3)
 	for i, p := range parts {
 		if seg[i], err = base64.RawURLEncoding.DecodeString(p); err != nil {
-			return "", "", fmt.Errorf("t part %d: %v", i, err)
+			return "", c, fmt.Errorf("t part %d: %v", i, err)
 		}
 	}
 	var h struct{ Typ, Alg string }
 	if err := json.Unmarshal(seg[0], &h); err != nil || h.Typ != "JWT" || h.Alg != "ES256" {
-		return "", "", fmt.Errorf("JWT header %s", seg[0])
+		return "", c, fmt.Errorf("JWT header %s", seg[0])
 	}
 	if len(seg[2]) != 64 {
-		return "", "", fmt.Errorf("signature of %d bytes, want r||s of 64", len(seg[2]))
+		return "", c, fmt.Errorf("signature of %d bytes, want r||s of 64", len(seg[2]))
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	r, s := new(big.Int).SetBytes(seg[2][:32]), new(big.Int).SetBytes(seg[2][32:])
 	if !ecdsa.Verify(pub, digest[:], r, s) {
-		return "", "", errors.New("signature does not verify under k")
+		return "", c, errors.New("signature does not verify under k")
 	}
-	var c struct {
-		Aud string `json:"aud"`
-		Exp int64  `json:"exp"`
-		Sub string `json:"sub"`
-	}
-	if err := json.Unmarshal(seg[1], &c); err != nil {
-		return "", "", fmt.Errorf("claims: %v", err)
+	dec := json.NewDecoder(strings.NewReader(string(seg[1])))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return "", c, fmt.Errorf("claims %s: %v", seg[1], err)
 	}
 	switch exp := time.Unix(c.Exp, 0); {
 	case c.Aud != wantAud:
-		return "", "", fmt.Errorf("aud %q, want %q", c.Aud, wantAud)
+		return "", c, fmt.Errorf("aud %q, want %q", c.Aud, wantAud)
 	case !exp.After(now):
-		return "", "", fmt.Errorf("expired at %s", exp)
+		return "", c, fmt.Errorf("expired at %s", exp)
 	case exp.After(now.Add(24 * time.Hour)):
-		return "", "", fmt.Errorf("exp %s is more than 24 hours away", exp)
+		return "", c, fmt.Errorf("exp %s is more than 24 hours away", exp)
 	case c.Sub == "":
-		return "", "", errors.New("no sub")
+		return "", c, errors.New("no sub")
 	}
-	return k, c.Sub, nil
+	return k, c, nil
 }
