@@ -7,11 +7,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"kakunin/challenge"
@@ -67,47 +65,8 @@ portal:
 		t.Fatal(err)
 	}
 
-	ctx, cancel := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("window-size", "1100,1000"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancel()
-	ctx, cancel = chromedp.NewContext(ctx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var (
-		mu         sync.Mutex
-		violations []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil &&
-			(strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Source == cdplog.EntrySourceJavascript) {
-			mu.Lock()
-			violations = append(violations, e.Entry.Text)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-			t.Fatalf("%s: %v\nat %s\n%s", what, err, loc, body)
-		}
-	}
-	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
-	click := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
-	typeIn := func(sel, s string) chromedp.Action[chromedp.Void] { return chromedp.SendKeys(chromedp.CSS(sel), s) }
+	br := startChromium(t, chromium, 2*time.Minute)
+	ctx, do := br.ctx, br.do
 	shot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -212,9 +171,5 @@ portal:
 		"app's seed":       challenge.EncodeTOTPSecret(seed),
 		"the typed number": "090-1234-5678",
 	})
-	mu.Lock()
-	if len(violations) > 0 {
-		t.Errorf("the browser reported CSP violations or script errors:\n%s", strings.Join(violations, "\n"))
-	}
-	mu.Unlock()
+	br.checkViolations()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -15,11 +14,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"kakunin/challenge"
@@ -231,44 +228,8 @@ portal:
 	}
 	base := "http://" + a.portal.Addr().String()
 
-	ctx, cancel := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancel()
-	ctx, cancel = chromedp.NewContext(ctx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var (
-		mu         sync.Mutex
-		violations []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil &&
-			(strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Source == cdplog.EntrySourceJavascript) {
-			mu.Lock()
-			violations = append(violations, e.Entry.Text)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-			t.Fatalf("%s: %v\n%s", what, err, body)
-		}
-	}
-	visible := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
-	typeIn := func(sel, s string) chromedp.Action[chromedp.Void] { return chromedp.SendKeys(chromedp.CSS(sel), s) }
-	click := func(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+	br := startChromium(t, chromium, time.Minute)
+	ctx, do := br.ctx, br.do
 
 	do("sign in", chromedp.Navigate(base+"/"), visible("#password"),
 		typeIn("#id", id), typeIn("#password", password), click("#submit"), visible("#code"),
@@ -318,11 +279,7 @@ portal:
 	if err := json.Unmarshal(msgs[0].Plaintext, &note); err != nil || note.Title != "Test notification" || note.Numbers != nil {
 		t.Errorf("test notification %+v, %v", note, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(violations) > 0 {
-		t.Errorf("the browser reported CSP violations or script errors:\n%s", strings.Join(violations, "\n"))
-	}
+	br.checkViolations()
 }
 
 func TestDemoWebPushKeyIsKeptAcrossRuns(t *testing.T) {
