@@ -32,6 +32,7 @@ type Directory struct {
 
 	mu       sync.Mutex
 	sessions map[int]*entry // gldap connection ID → the entry it is bound as
+	closed   int            // connections gldap has closed
 
 	stopOnce sync.Once
 }
@@ -121,7 +122,7 @@ func (d *Directory) startServer() (string, error) {
 		}
 		ran := make(chan error, 1)
 		go func() { ran <- srv.Run(addr) }()
-		if lastErr = waitReady(srv, addr, ran); lastErr != nil {
+		if lastErr = waitReady(srv, addr, ran, d.closedConns); lastErr != nil {
 			_ = srv.Stop()
 			continue
 		}
@@ -139,8 +140,11 @@ func (d *Directory) startServer() (string, error) {
 }
 
 // waitReady returns once srv accepts connections on addr, or with the
-// error its Run returned.
-func waitReady(srv *gldap.Server, addr string, ran <-chan error) error {
+// error its Run returned. Its probe connection must have been closed by
+// gldap too (closed counts them): gldap adds each connection to a
+// WaitGroup its Stop waits on, and a Stop racing with that Add is a data
+// race (seen with -race when a test stops the directory at once).
+func waitReady(srv *gldap.Server, addr string, ran <-chan error, closed func() int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
@@ -156,6 +160,9 @@ func waitReady(srv *gldap.Server, addr string, ran <-chan error) error {
 			// it did.
 			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 				c.Close()
+				for closed() == 0 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
 				select {
 				case err := <-ran:
 					if err == nil {
@@ -223,6 +230,13 @@ func (d *Directory) Stop() {
 		// Closing the relay's connections first lets gldap's connection
 		// goroutines end, which its Stop waits for.
 		d.relay.close()
+		// gldap adds each connection to a WaitGroup that its Stop waits
+		// on; calling Stop before gldap has seen every connection close
+		// races with those Adds. Every connection it ever got is the
+		// readiness probe's or the relay's.
+		for deadline := time.Now().Add(5 * time.Second); d.closedConns() < 1+d.relay.backends() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		if err := d.srv.Stop(); err != nil {
 			d.log.Debug("demo directory: stop ldap server", "err", err)
 		}
@@ -280,4 +294,15 @@ func (d *Directory) setBound(conn int, e *entry) {
 }
 
 // forget drops a closed connection's identity; gldap never reuses an ID.
-func (d *Directory) forget(conn int) { d.setBound(conn, nil) }
+func (d *Directory) forget(conn int) {
+	d.setBound(conn, nil)
+	d.mu.Lock()
+	d.closed++
+	d.mu.Unlock()
+}
+
+func (d *Directory) closedConns() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}

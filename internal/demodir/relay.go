@@ -28,6 +28,7 @@ type relay struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{} // both ends of every pipe
 	clients int
+	dialed  int // connections made to the gldap server, ever
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -106,6 +107,9 @@ func (r *relay) pipe(c net.Conn) {
 		r.untrack(c, nil)
 		return
 	}
+	r.mu.Lock()
+	r.dialed++
+	r.mu.Unlock()
 	if !r.track(b, false) {
 		r.untrack(c, b)
 		return
@@ -132,4 +136,12 @@ func (r *relay) close() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+}
+
+// backends is how many connections the relay has made to the gldap
+// server.
+func (r *relay) backends() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dialed
 }
