@@ -235,27 +235,24 @@ func async(e *challenge.Engine, req *challenge.Request) chan challenge.Decision 
 
 func (f *holdFixture) waitPushes(n int) []webhook.PushMessage {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if p := f.gw.pushes(); len(p) >= n {
-			return p
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	f.t.Fatalf("wanted %d pushes, got %d", n, len(f.gw.pushes()))
-	return nil
+	return waitN(f.t, "pushes", f.gw.pushes, n)
 }
 
 func (f *holdFixture) waitCalls(n int) []testenv.TwilioCall {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c := f.twilio.Calls(); len(c) >= n {
-			return c
+	return waitN(f.t, "calls", f.twilio.Calls, n)
+}
+
+// waitN waits until list returns at least n things (providers are called
+// from goroutines the test does not join).
+func waitN[T any](t *testing.T, what string, list func() []T, n int) []T {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got := list(); len(got) >= n {
+			return got
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	f.t.Fatalf("wanted %d calls, got %d", n, len(f.twilio.Calls()))
+	t.Fatalf("wanted %d %s, got %d", n, what, len(list()))
 	return nil
 }
 
@@ -758,21 +755,11 @@ func TestWebhookTelephonyGatewayCall(t *testing.T) {
 	defer cancel()
 	go e.Run(ctx, 50*time.Millisecond)
 	held := async(e, request(callUser, "pw", nil, "r1"))
-	var m webhook.CallMessage
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	m := waitN(t, "call requests", func() []webhook.CallMessage {
 		mu.Lock()
-		n := len(calls)
-		if n > 0 {
-			m = calls[0]
-		}
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no call request reached the gateway")
-		}
-	}
+		defer mu.Unlock()
+		return append([]webhook.CallMessage(nil), calls...)
+	}, 1)[0]
 	if m.Type != "call" || m.To != "+81355551234" || m.Extension != "4321" || !strings.Contains(m.Prompt, "pound") {
 		t.Fatalf("call message %+v", m)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +18,9 @@ import (
 // what the browser logs as a CSP violation or a script error: the pages
 // must work under their Content-Security-Policy.
 type chrome struct {
-	t   *testing.T
-	ctx context.Context
+	t     *testing.T
+	ctx   context.Context
+	shots string // where screenshots go (artifactsDir)
 
 	mu         sync.Mutex
 	violations []string
@@ -43,7 +46,7 @@ func startChromium(t *testing.T, path string, timeout time.Duration) *chrome {
 	t.Cleanup(cancel)
 	ctx, cancel = context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancel)
-	c := &chrome{t: t, ctx: ctx}
+	c := &chrome{t: t, ctx: ctx, shots: artifactsDir(t)}
 	if err := chromedp.Listen(ctx, func(ev any) {
 		if e, ok := ev.(*cdplog.EventEntryAdded); ok && e.Entry != nil &&
 			(strings.Contains(e.Entry.Text, "Content Security Policy") || e.Entry.Source == cdplog.EntrySourceJavascript) {
@@ -65,6 +68,32 @@ func (c *chrome) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 		body, _ := chromedp.Run(c.ctx, chromedp.Text(chromedp.CSS("main")))
 		c.t.Fatalf("%s: %v\nat %s\n%s", what, err, loc, body)
 	}
+}
+
+// shot saves a screenshot of the whole page as NAME.png.
+func (c *chrome) shot(name string) {
+	c.t.Helper()
+	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		c.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(c.shots, name+".png"), png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// both saves the page in Japanese (the default), switches to English
+// with one click and saves it again, then switches back; wait is an
+// element of the page.
+func (c *chrome) both(name, wait string) {
+	c.t.Helper()
+	if lang := attr(c.t, c.ctx, "html", "lang"); lang != "ja" {
+		c.t.Fatalf("%s is in %q, want Japanese by default", name, lang)
+	}
+	c.shot(name + "-ja")
+	c.do(name+": English", click("#lang"), visible(wait), visible(`html[lang="en"]`))
+	c.shot(name + "-en")
+	c.do(name+": back to Japanese", click("#lang"), visible(wait), visible(`html[lang="ja"]`))
 }
 
 // checkViolations fails the test if the browser reported a CSP violation

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -45,7 +43,6 @@ func TestPortalAddsAnEmailInChromium(t *testing.T) {
 	a := startApp(t, cfg, newLogger(cfg.Log, logs))
 	base := "http://" + a.portal.Addr().String()
 	id, password := testenv.UserID(phoneUser), testenv.UserPassword(phoneUser)
-	shots := artifactsDir(t)
 	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
 	if err != nil {
 		t.Fatal(err)
@@ -57,37 +54,20 @@ func TestPortalAddsAnEmailInChromium(t *testing.T) {
 
 	br := startChromium(t, chromium, time.Minute)
 	ctx, do := br.ctx, br.do
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	both := func(name, wait string) {
-		t.Helper()
-		shot(name + "-ja")
-		do(name+": English", click("#lang"), visible(wait), visible(`html[lang="en"]`))
-		shot(name + "-en")
-		do(name+": back to Japanese", click("#lang"), visible(wait), visible(`html[lang="ja"]`))
-	}
 
 	do("sign in", chromedp.Navigate(base+"/"), visible("#password"),
 		typeIn("#id", id), typeIn("#password", password), click("#submit"), visible("#code"),
 		typeIn("#code", challenge.TOTPCode(seed, time.Now())), click("#submit"), visible("#methods"))
 	do("email page", click("#add-email"), visible("#address"), visible("#not-signin"))
-	both("email", "#address")
+	br.both("email", "#address")
 	do("university address", typeIn("#address", "taro@mail.example.ac.jp"), click("#send"), visible("#own-warning"))
-	shot("email-own-warning-ja")
+	br.shot("email-own-warning-ja")
 	if n := len(smtp.Messages()); n != 0 {
 		t.Fatalf("%d mails sent before the warning was confirmed", n)
 	}
 	do("personal address", chromedp.Navigate(base+"/setup/email"), visible("#address"),
 		typeIn("#address", "taro@example.com"), click("#send"), visible("#verify"))
-	both("email-verify", "#verify")
+	br.both("email-verify", "#verify")
 	m := smtp.Await(t, "taro@example.com", "")
 	if !m.TLS || m.Auth != "mfa-noreply" {
 		t.Errorf("code mail: TLS %v, auth %q", m.TLS, m.Auth)
@@ -97,7 +77,7 @@ func TestPortalAddsAnEmailInChromium(t *testing.T) {
 	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#email-current"))); !strings.Contains(got, "t•••@example.com") {
 		t.Errorf("security page shows the email as %q", got)
 	}
-	both("security-email", "#email-current")
+	br.both("security-email", "#email-current")
 	smtp.Await(t, "taro@example.com", "通知用メールアドレスとして登録されました")
 	ms, _ := a.store.Methods(context.Background(), id)
 	if len(ms) != 2 || ms[1].Kind != store.KindEmail {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -55,7 +53,6 @@ portal:
 	base := "http://" + a.portal.Addr().String()
 	radiusAddr := a.radius.AuthAddrs()[0].String()
 	id, password := testenv.UserID(phoneUser), testenv.UserPassword(phoneUser)
-	shots := artifactsDir(t)
 	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
 	if err != nil {
 		t.Fatal(err)
@@ -67,23 +64,6 @@ portal:
 
 	br := startChromium(t, chromium, 2*time.Minute)
 	ctx, do := br.ctx, br.do
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	both := func(name, wait string) {
-		t.Helper()
-		shot(name + "-ja")
-		do(name+": English", click("#lang"), visible(wait), visible(`html[lang="en"]`))
-		shot(name + "-en")
-		do(name+": back to Japanese", click("#lang"), visible(wait), visible(`html[lang="ja"]`))
-	}
 	code := regexp.MustCompile(`\b[0-9]{6}\b`)
 	lastSMS := func(to string) string {
 		t.Helper()
@@ -104,15 +84,15 @@ portal:
 
 	// Add a phone: a bad number first, then the right one, by SMS.
 	do("add phone", click("#add-phone"), visible("#number"))
-	both("phone", "#number")
+	br.both("phone", "#number")
 	do("bad number", typeIn("#number", "090-12ab"), click("#send"), visible("#error"))
-	shot("phone-error-ja")
+	br.shot("phone-error-ja")
 	if v := attr(t, ctx, "#number", "value"); v != "090-12ab" {
 		t.Errorf("after a bad number the field holds %q, want it kept", v)
 	}
 	do("number", chromedp.Navigate(base+"/setup/phone?kind=phone"), visible("#number"), typeIn("#number", "090-1234-5678"),
 		click("#via-sms"), click("#send"), visible("#verify"))
-	both("phone-verify", "#verify")
+	br.both("phone-verify", "#verify")
 	if ms, _ := a.store.Methods(context.Background(), id); len(ms) != 1 {
 		t.Fatalf("%d methods before the code was entered, want only the app", len(ms))
 	}
@@ -126,7 +106,7 @@ portal:
 	if detail, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`tr[data-method="`+phone.ID+`"] .detail`))); detail != challenge.MaskPhone(phone.Phone) {
 		t.Errorf("the phone is listed as %q, want %q", detail, challenge.MaskPhone(phone.Phone))
 	}
-	both("security-phone", "#methods")
+	br.both("security-phone", "#methods")
 
 	// Make it the default: RADIUS offers the SMS first and takes its code.
 	do("default", click("#change-default"), visible("#save"), click(`input[value="`+phone.ID+`"]`), click("#save"), visible("#notice"))
@@ -158,10 +138,10 @@ portal:
 	// Sign in to the portal again with a code by SMS instead of the app.
 	do("sign out", click("#signout"), visible("#password"),
 		typeIn("#id", id), typeIn("#password", password), click("#submit"), visible(`#sms-`+phone.ID))
-	both("code-phone", `#sms-`+phone.ID)
+	br.both("code-phone", `#sms-`+phone.ID)
 	time.Sleep(time.Until(vpnSMS.Add(10*time.Second + 200*time.Millisecond)))
 	do("code by SMS", click(`#sms-`+phone.ID), visible("#verify"))
-	shot("signin-sms-ja")
+	br.shot("signin-sms-ja")
 	do("SMS code", typeIn("#code", lastSMS("+819012345678")), click("#verify"), visible("#methods"))
 
 	checkNoSecrets(t, logs.String(), map[string]string{

@@ -45,7 +45,6 @@ func TestPortalGuideInChromium(t *testing.T) {
 	base := "http://" + a.portal.Addr().String()
 	radiusAddr := a.radius.AuthAddrs()[0].String()
 	id, password := testenv.UserID(portalUser), testenv.UserPassword(portalUser)
-	shots := artifactsDir(t)
 
 	br := startChromium(t, chromium, 4*time.Minute)
 	ctx, do := br.ctx, br.do
@@ -64,28 +63,6 @@ func TestPortalGuideInChromium(t *testing.T) {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
 		return s
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// both saves the page in Japanese, switches to English with one click
-	// and saves it again, then switches back; wait is an element of the page.
-	both := func(name, wait string) {
-		t.Helper()
-		if lang := attr(t, ctx, "html", "lang"); lang != "ja" {
-			t.Fatalf("%s is in %q, want Japanese by default", name, lang)
-		}
-		shot(name + "-ja")
-		do(name+": English", click("#lang"), visible(wait), visible(`html[lang="en"]`))
-		shot(name + "-en")
-		do(name+": back to Japanese", click("#lang"), visible(wait), visible(`html[lang="ja"]`))
 	}
 	var codes totpSteps
 	signIn := func(seed []byte) {
@@ -128,9 +105,9 @@ func TestPortalGuideInChromium(t *testing.T) {
 
 	// 1. Sign in with the ID and password.
 	do("open", chromedp.Navigate(base+"/"), visible("#password"))
-	both("signin", "#password")
+	br.both("signin", "#password")
 	do("wrong password", typeIn("#id", id), typeIn("#password", "wrong-"+password), click("#submit"), visible("#error"))
-	shot("signin-error-ja")
+	br.shot("signin-error-ja")
 	if r := vpn(nil); r.Code != "Access-Reject" {
 		t.Fatalf("VPN before enrolling: %s, want Access-Reject", r.Code)
 	}
@@ -141,24 +118,24 @@ func TestPortalGuideInChromium(t *testing.T) {
 	if location() != "/apply" {
 		t.Fatalf("first sign-in landed on %s, want /apply", location())
 	}
-	both("apply", "#use-yes")
+	br.both("apply", "#use-yes")
 	do("apply", click("#use-yes"), click("#save"), visible("#continue"))
-	both("apply-done", "#continue")
+	br.both("apply-done", "#continue")
 	if u, err := a.store.GetUser(context.Background(), id); err != nil || !u.MFAApplied {
 		t.Fatalf("after applying: %+v, %v", u, err)
 	}
 
 	// 3. First method: more information required, then the app.
 	do("setup", click("#continue"), visible("#next"))
-	both("setup", "#next")
+	br.both("setup", "#next")
 	do("app page", click("#next"), visible("#qr"), click("details summary"), visible("#secret"))
-	both("app", "#qr")
+	br.both("app", "#qr")
 	if href := attr(t, ctx, "#open-app", "href"); !strings.HasPrefix(href, "otpauth://totp/") {
 		t.Errorf("the open-the-app link is %q, want an otpauth:// URI", href)
 	}
 	seed1 := readSecret(t, textOf("#secret"))
 	do("wrong code", typeIn("#code", "000000"), typeIn("#label", "iPhone"), click("#submit"), visible("#error"))
-	shot("app-error-ja")
+	br.shot("app-error-ja")
 	if v := attr(t, ctx, "#label", "value"); v != "iPhone" {
 		t.Errorf("after a wrong code the app's name is %q, want it kept", v)
 	}
@@ -166,9 +143,9 @@ func TestPortalGuideInChromium(t *testing.T) {
 		t.Fatal("the secret changed after a wrong code")
 	}
 	do("right code", typeIn("#code", codes.next(t, seed1)), click("#submit"), visible("#done"))
-	both("done", "#done")
+	br.both("done", "#done")
 	do("security info", click("#continue"), visible("#methods"))
-	both("security", "#methods")
+	br.both("security", "#methods")
 	if ms := methods(); len(ms) != 1 || ms[0].Label != "iPhone" {
 		t.Fatalf("methods after setup: %+v", ms)
 	}
@@ -181,7 +158,7 @@ func TestPortalGuideInChromium(t *testing.T) {
 	signIn(seed1)
 	do("second-factor page once more for its screenshots", click("#signout"), visible("#password"),
 		typeIn("#id", id), typeIn("#password", password), click("#submit"), visible("#code"))
-	both("code", "#code")
+	br.both("code", "#code")
 	do("code", typeIn("#code", codes.next(t, seed1)), click("#submit"), visible("#methods"))
 
 	// 5. Add a second app and make it the default.
@@ -194,16 +171,16 @@ func TestPortalGuideInChromium(t *testing.T) {
 	}
 	first, second := ms[0], ms[1]
 	do("change default", click("#change-default"), visible("#save"))
-	both("default", "#save")
+	br.both("default", "#save")
 	do("choose the second", click(`input[value="`+second.ID+`"]`), click("#save"), visible("#notice"))
 	if u, _ := a.store.GetUser(context.Background(), id); u.DefaultMethod != second.ID {
 		t.Fatalf("default is %q, want the second app %q", u.DefaultMethod, second.ID)
 	}
-	shot("security-two-apps-ja")
+	br.shot("security-two-apps-ja")
 
 	// 6. Delete the first app: the VPN no longer takes its codes.
 	do("delete first", click(`tr[data-method="`+first.ID+`"] a.delete`), visible("#confirm-delete"))
-	both("delete", "#confirm-delete")
+	br.both("delete", "#confirm-delete")
 	do("confirm", click("#confirm-delete"), visible("#notice"))
 	if r := vpn(seed1); r.Code == "Access-Accept" {
 		t.Fatal("VPN accepted a code from the deleted app")
@@ -214,7 +191,7 @@ func TestPortalGuideInChromium(t *testing.T) {
 
 	// 7. Delete the last method: a warning first, then setup again.
 	do("delete last", click(`tr[data-method="`+second.ID+`"] a.delete`), visible("#last-warning"))
-	both("delete-last", "#last-warning")
+	br.both("delete-last", "#last-warning")
 	do("confirm", click("#confirm-delete"), visible("#next"))
 	if loc := location(); loc != "/setup" {
 		t.Errorf("after deleting the last method: %s, want /setup", loc)
@@ -250,7 +227,7 @@ func TestPortalGuideInChromium(t *testing.T) {
 		"second app's seed": challenge.EncodeTOTPSecret(seed2),
 	})
 	br.checkViolations()
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", br.shots)
 }
 
 // totpSteps hands out codes so that no time step of a seed is used twice:

@@ -249,19 +249,9 @@ portal:
 	if err != nil || scope != base+"/" {
 		t.Errorf("registering the service worker: scope %q, %v; want %s/", scope, err, base)
 	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(artifactsDir(t), name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	shot("push-ja")
+	br.shot("push-ja")
 	do("English", click("#lang"), visible(`html[lang="en"]`), visible("#push-enable"), chromedp.WaitReady(chromedp.CSS("#push[data-state]")))
-	shot("push-en")
+	br.shot("push-en")
 
 	// A registered push app on the security info page, and its test
 	// notification sent from the browser. (The subscription is a fake push
@@ -272,7 +262,7 @@ portal:
 		t.Fatal(err)
 	}
 	do("security info", chromedp.Navigate(base+"/security"), visible(".push-test button"))
-	shot("security-push-en")
+	br.shot("security-push-en")
 	do("test notification", click(".push-test button"), visible("#notice"))
 	msgs := ps.WaitMessages(t, 1, 5*time.Second)
 	var note webpush.Notification
