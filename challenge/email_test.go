@@ -12,7 +12,7 @@ import (
 // accepted on the password alone.
 func TestEmailOnlyUserIsNeverAccepted(t *testing.T) {
 	f := newFixture(t)
-	admin, _ := NewAdmin(f.e.cfg, f.st)
+	admin, _ := NewAdmin(f.e.cfg, f.st, AdminClock(f.clock.now))
 	if _, _, err := admin.SetEmail(context.Background(), bob, "bob@example.com", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestEmailOnlyUserIsNeverAccepted(t *testing.T) {
 
 func TestSetEmailReplacesAndAudits(t *testing.T) {
 	f := newFixture(t)
-	admin, _ := NewAdmin(f.e.cfg, f.st)
+	admin, _ := NewAdmin(f.e.cfg, f.st, AdminClock(f.clock.now))
 	ctx := context.Background()
 	if _, old, err := admin.SetEmail(ctx, alice, "Alice@Example.COM", "portal"); err != nil || old != "" {
 		t.Fatalf("first SetEmail: old %q, %v", old, err)

@@ -88,8 +88,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _ := NewAdmin(fc, st)
-	admin.now = clk.now
+	admin, _ := NewAdmin(fc, st, AdminClock(clk.now))
 	seed := []byte("12345678901234567890")
 	if _, _, err := admin.AddTOTP(context.Background(), alice, "", seed, "test"); err != nil {
 		t.Fatal(err)
@@ -238,7 +237,7 @@ func TestCodeLockoutPerWindowAndUnlock(t *testing.T) {
 	if d := f.auth(alice, "alice-pw", nil, "gw"); d.Reason != "locked" {
 		t.Fatalf("after 10 wrong codes: %+v", d)
 	}
-	admin, _ := NewAdmin(f.e.cfg, f.st)
+	admin, _ := NewAdmin(f.e.cfg, f.st, AdminClock(f.clock.now))
 	if err := admin.Unlock(context.Background(), alice, "test"); err != nil {
 		t.Fatal(err)
 	}

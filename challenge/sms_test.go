@@ -83,7 +83,7 @@ func newSMSFixture(t *testing.T, policy ...func(*challenge.Config)) *smsFixture 
 	if f.e, err = challenge.New(cfg, dir, st, log, nil, challenge.WithClock(f.clock), challenge.WithSMS(sms)); err != nil {
 		t.Fatal(err)
 	}
-	if f.admin, err = challenge.NewAdmin(cfg, st); err != nil {
+	if f.admin, err = challenge.NewAdmin(cfg, st, challenge.AdminClock(f.clock)); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()

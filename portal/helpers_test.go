@@ -102,7 +102,7 @@ func newEnvEngine(t *testing.T, pc Config, engOpts ...challenge.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := challenge.NewAdmin(fc, st)
+	admin, err := challenge.NewAdmin(fc, st, challenge.AdminClock(clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}
