@@ -519,7 +519,7 @@ func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
 	if u, err := e.st.GetUser(t.Context(), userID); err != nil || u.Language != "en" {
 		t.Errorf("the user's language after switching: %q, %v; want en (calls and notifications use it)", u.Language, err)
 	}
-	now := time.Now().Local()
+	now := e.clock.now().Local()
 	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", now.Format("Jan 2006")} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("English page lacks %q", want)

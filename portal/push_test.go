@@ -199,9 +199,10 @@ func TestPushTestNotificationIsNotAnApproval(t *testing.T) {
 	}
 	// Another user's method, or a TOTP app, gets nothing.
 	ms, _ := e.st.Methods(t.Context(), userID)
+	app := ms[slices.IndexFunc(ms, func(m store.Method) bool { return m.Kind == store.KindTOTP })]
 	e.clock.advance(time.Minute)
 	ps.Answer(0)
-	for _, id := range []string{ms[0].ID, "nonexistent"} {
+	for _, id := range []string{app.ID, "nonexistent"} {
 		if r := b.post("/security/push-test", url.Values{"method": {id}}); r.path != "/security" {
 			t.Errorf("test to %s: %s", id, r.path)
 		}
