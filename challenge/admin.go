@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"time"
 
+	"kakunin/internal/username"
 	"kakunin/store"
 )
 
@@ -43,8 +44,13 @@ func NewAdmin(cfg Config, st store.Store, opts ...AdminOption) (*Admin, error) {
 	return a, nil
 }
 
-// ErrBadUser is returned for an ID that does not match the user pattern.
+// ErrBadUser is returned for an ID that does not match the user pattern
+// or is not in canonical form (username.IsCanonical): the store knows
+// every user by the one form.
 var ErrBadUser = errors.New("not a valid user ID")
+
+// valid: an ID a sign-in could have, so one the store may hold.
+func (a *Admin) valid(id string) bool { return a.user.MatchString(id) && username.IsCanonical(id) }
 
 // Status is one user's enrollment as the help desk sees it.
 type Status struct {
@@ -58,7 +64,7 @@ type Status struct {
 
 // Show returns the user's enrollment, recent failures and audit events.
 func (a *Admin) Show(ctx context.Context, id string) (Status, error) {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return Status{}, ErrBadUser
 	}
 	var s Status
@@ -88,7 +94,7 @@ func (a *Admin) Show(ctx context.Context, id string) (Status, error) {
 // AddTOTP enrolls an authenticator app. With a nil seed a new one is
 // generated. It returns the method and the otpauth:// URI to show the user.
 func (a *Admin) AddTOTP(ctx context.Context, id, label string, seed []byte, actor string) (store.Method, string, error) {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return store.Method{}, "", ErrBadUser
 	}
 	var uri string
@@ -124,7 +130,7 @@ func (a *Admin) AddTOTP(ctx context.Context, id, label string, seed []byte, acto
 // office_phone (calls only; office phones may have an extension). The
 // number is normalized to E.164. A user has at most one of each kind.
 func (a *Admin) AddPhone(ctx context.Context, id string, kind store.MethodKind, number, extension, label, actor string) (store.Method, error) {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return store.Method{}, ErrBadUser
 	}
 	switch kind {
@@ -165,7 +171,7 @@ func (a *Admin) AddPhone(ctx context.Context, id string, kind store.MethodKind, 
 
 // SetDefault makes one of the user's methods the default.
 func (a *Admin) SetDefault(ctx context.Context, id, methodID, actor string) error {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return ErrBadUser
 	}
 	u, err := a.st.GetUser(ctx, id)
@@ -199,7 +205,7 @@ func (a *Admin) ensureUser(ctx context.Context, id string, now time.Time) error 
 
 // DeleteMethod removes one method.
 func (a *Admin) DeleteMethod(ctx context.Context, id, methodID, actor string) error {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return ErrBadUser
 	}
 	if err := a.st.DeleteMethod(ctx, id, methodID); err != nil {
@@ -212,7 +218,7 @@ func (a *Admin) DeleteMethod(ctx context.Context, id, methodID, actor string) er
 // of the user (a lost phone). MFA stays applied: the next sign-in asks for
 // a new method.
 func (a *Admin) Reset(ctx context.Context, id, actor string) error {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return ErrBadUser
 	}
 	if err := a.st.Reset(ctx, id); err != nil {
@@ -229,7 +235,7 @@ func (a *Admin) Reset(ctx context.Context, id, actor string) error {
 // Unlock clears the user's failure counters and the lock a fraud report
 // put on the user's push and phone methods.
 func (a *Admin) Unlock(ctx context.Context, id, actor string) error {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return ErrBadUser
 	}
 	if err := a.st.ClearFailures(ctx, id); err != nil {
@@ -244,7 +250,7 @@ func (a *Admin) Unlock(ctx context.Context, id, actor string) error {
 // AddPush enrolls a phone that approves sign-ins by push notification
 // through reg's channel (webpush, webhook or console).
 func (a *Admin) AddPush(ctx context.Context, id, label string, reg PushRegistration, actor string) (store.Method, error) {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return store.Method{}, ErrBadUser
 	}
 	switch {
@@ -280,7 +286,7 @@ func (a *Admin) AddPush(ctx context.Context, id, label string, reg PushRegistrat
 // SetLanguage records the language the user chose ("ja" or "en"), which
 // calls and notifications then use.
 func (a *Admin) SetLanguage(ctx context.Context, id, lang, actor string) error {
-	if !a.user.MatchString(id) {
+	if !a.valid(id) {
 		return ErrBadUser
 	}
 	if _, ok := builtin[lang]; !ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"kakunin/internal/username"
 	"kakunin/ldapauth"
 	"kakunin/store"
 )
@@ -172,6 +173,12 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	if !e.user.MatchString(req.UserName) {
 		return e.reject(msgBadCredentials, "bad_username")
 	}
+	if !username.IsCanonical(req.UserName) {
+		// "ALICE" or full-width digits would find alice's directory
+		// entry, but be another key for the store, the lockouts and the
+		// audit log: refused before any directory or store work.
+		return e.reject(msgNameForm, "name_not_canonical")
+	}
 	if req.Password == "" {
 		return e.reject(msgBadCredentials, "empty_password")
 	}
@@ -179,44 +186,37 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 	// failure counts and reserves this password attempt: a paused user
 	// costs the directory nothing, and parallel guesses cannot outrun the
 	// pause on any node.
-	t := time.Now()
-	acct, reserved, err := e.st.Login(ctx, req.UserName, now, e.accountQuery(now), e.cfg.PasswordLockout.Failures)
-	e.m.storeDuration.WithLabelValues("login").Observe(time.Since(t).Seconds())
-	if err != nil {
+	var acct store.Account
+	res, err := e.reserve(ctx, func() (store.Reservation, error) {
+		t := time.Now()
+		var r store.Reservation
+		var err error
+		acct, r, err = e.st.Login(ctx, req.UserName, now, e.accountQuery(now), e.cfg.PasswordLockout.Failures)
+		e.m.storeDuration.WithLabelValues("login").Observe(time.Since(t).Seconds())
+		return r, err
+	})
+	switch {
+	case err != nil:
 		return e.unavailable(req, "store_error", err)
-	}
-	if !reserved {
+	case res == store.Paused:
 		return e.reject(msgLocked, "locked")
+	case res == store.Busy:
+		return e.unavailable(req, "attempts_in_flight", errInFlight)
 	}
 	if e.codeLocked(acct) {
-		e.forgive(ctx, req, now)
+		e.forgive(ctx, req.UserName, now)
 		return e.reject(msgLocked, "locked")
 	}
 
-	entry, err := e.bindReserved(ctx, req, req.Password, now)
-	suffix := ""
-	if req.Policy.PasswordSuffix && errors.Is(err, ldapauth.ErrInvalidCredentials) {
-		// Gateways that cannot show a challenge send "password,123456",
-		// "password,sms"…: the whole string was tried first, for passwords
-		// that contain a comma themselves; now the part before the last one.
-		if base, sfx, ok := splitSuffix(req.Password); ok {
-			if entry, err = e.tryPassword(ctx, req, base, now); err == nil {
-				suffix = sfx
-			}
-		}
-	}
+	entry, suffix, err := e.checkPasswords(ctx, req, now)
 	switch {
 	case errors.Is(err, errPaused):
 		return e.reject(msgLocked, "locked")
+	case errors.Is(err, errInFlight):
+		return e.unavailable(req, "attempts_in_flight", err)
 	case errors.Is(err, errReserve):
 		return e.unavailable(req, "store_error", err)
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
-		// The failure was recorded before the bind (tryPassword).
-		if n, cerr := e.st.CountFailures(ctx, req.UserName, store.FailPassword, now.Add(-e.cfg.PasswordLockout.Window)); cerr == nil {
-			if err := e.failed(ctx, req.UserName, store.FailPassword, n, now); err != nil {
-				e.log.Warn("audit lockout", "err", err)
-			}
-		}
 		return e.reject(msgBadCredentials, "bad_password")
 	case errors.Is(err, ldapauth.ErrNotAllowed):
 		return e.reject(msgNotAllowed, "not_in_group")
@@ -258,43 +258,137 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 }
 
 var (
-	errPaused  = errors.New("user paused: too many failed passwords")
-	errReserve = errors.New("cannot reserve a password attempt")
+	errPaused   = errors.New("user paused: too many failed passwords")
+	errReserve  = errors.New("cannot reserve a password attempt")
+	errInFlight = errors.New("the user's other sign-ins did not finish in time")
 )
 
-// tryPassword checks one password against the directory. The attempt is
-// recorded as a failure before the bind, atomically with the lockout check
-// on every node, so parallel guesses cannot outrun the limit (nor drive
-// the directory account into its own lockout); it is forgiven unless the
-// directory says the password is wrong.
-func (e *Engine) tryPassword(ctx context.Context, req *Request, password string, now time.Time) (ldapauth.Entry, error) {
-	t := time.Now()
-	ok, err := e.st.ReserveAttempt(ctx, req.UserName, store.FailPassword, now,
-		now.Add(-e.cfg.PasswordLockout.Window), e.cfg.PasswordLockout.Failures)
-	e.m.storeDuration.WithLabelValues("reserve_attempt").Observe(time.Since(t).Seconds())
-	if err != nil {
-		return ldapauth.Entry{}, fmt.Errorf("%w: %w", errReserve, err)
+// Waiting for attempts in flight: a bind takes milliseconds, so a slot
+// frees soon; the wait ends well before a gateway's RADIUS timeout.
+const (
+	inFlightFirstWait = 2 * time.Millisecond
+	inFlightMaxWait   = 50 * time.Millisecond
+	inFlightPatience  = 3 * time.Second
+)
+
+// reserve runs try until it reserves an attempt or the user is paused.
+// While the user's other attempts in flight reach the limit (store.Busy),
+// it waits for one of them to finish: only failures may pause a user, so
+// a burst of good sign-ins waits its turn instead of being told
+// "locked", and parallel guesses still cannot outrun the limit. It gives
+// up (Busy) after inFlightPatience of real time or when ctx ends.
+func (e *Engine) reserve(ctx context.Context, try func() (store.Reservation, error)) (store.Reservation, error) {
+	wait, deadline := inFlightFirstWait, time.Now().Add(inFlightPatience)
+	for {
+		r, err := try()
+		if err != nil || r != store.Busy {
+			return r, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return store.Busy, nil
+		}
+		select {
+		case <-ctx.Done():
+			return store.Busy, nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, inFlightMaxWait)
 	}
-	if !ok {
-		return ldapauth.Entry{}, errPaused
-	}
-	return e.bindReserved(ctx, req, password, now)
 }
 
-// bindReserved checks a password whose attempt is reserved; the
-// reservation is forgiven unless the directory says the password is wrong.
-func (e *Engine) bindReserved(ctx context.Context, req *Request, password string, now time.Time) (ldapauth.Entry, error) {
-	entry, err := e.checkPassword(ctx, req.UserName, password)
-	if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
-		e.forgive(ctx, req, now)
+// checkPasswords binds the typed password, whose attempt Login reserved.
+// With the password-suffix mode and a password that ends in ",CODE",
+// ",sms", ",push" or ",call", the part before the last comma is tried
+// first and the whole string only if that fails (for passwords that hold
+// such a comma themselves): a good "password,CODE" costs one bind, never a
+// failed one at the directory. Each further bind reserves its own
+// attempt. When any bind succeeds, every attempt of this sign-in is
+// forgiven; when all fail, each counts as a failure (each was a wrong
+// password at the directory). It returns the suffix when the part before
+// it was the password.
+func (e *Engine) checkPasswords(ctx context.Context, req *Request, now time.Time) (ldapauth.Entry, string, error) {
+	type candidate struct{ password, suffix string }
+	cands := []candidate{{password: req.Password}}
+	if req.Policy.PasswordSuffix {
+		if base, sfx, ok := splitSuffix(req.Password); ok {
+			cands = []candidate{{base, sfx}, {password: req.Password}}
+		}
 	}
-	return entry, err
+	reserved := 0 // attempts of this sign-in, all reserved at now
+	var (
+		entry ldapauth.Entry
+		err   error
+	)
+	for i, c := range cands {
+		if i > 0 {
+			if err = e.reserveAttempt(ctx, req.UserName, now); err != nil {
+				break
+			}
+		}
+		reserved++
+		entry, err = e.checkPassword(ctx, req.UserName, c.password)
+		if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
+			// Right (or the directory could not tell): no attempt of
+			// this sign-in was a guess to count.
+			for range reserved {
+				e.forgive(ctx, req.UserName, now)
+			}
+			if err != nil {
+				return entry, "", err
+			}
+			return entry, c.suffix, nil
+		}
+	}
+	e.settle(ctx, req.UserName, reserved, now)
+	if err == nil || errors.Is(err, ldapauth.ErrInvalidCredentials) {
+		err = ldapauth.ErrInvalidCredentials
+	}
+	return ldapauth.Entry{}, "", err
 }
 
-// forgive removes the failure reserved for this attempt.
-func (e *Engine) forgive(ctx context.Context, req *Request, now time.Time) {
-	if err := e.st.ForgiveAttempt(ctx, req.UserName, store.FailPassword, now); err != nil {
-		e.log.Warn("forgive password attempt", "user", req.UserName, "err", err)
+// reserveAttempt reserves one more password attempt for user (a second
+// bind of one sign-in, or the portal's sign-in).
+func (e *Engine) reserveAttempt(ctx context.Context, user string, now time.Time) error {
+	r, err := e.reserve(ctx, func() (store.Reservation, error) {
+		t := time.Now()
+		r, err := e.st.ReserveAttempt(ctx, user, store.FailPassword, now,
+			now.Add(-e.cfg.PasswordLockout.Window), e.cfg.PasswordLockout.Failures)
+		e.m.storeDuration.WithLabelValues("reserve_attempt").Observe(time.Since(t).Seconds())
+		return r, err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", errReserve, err)
+	case r == store.Paused:
+		return errPaused
+	case r == store.Busy:
+		return errInFlight
+	}
+	return nil
+}
+
+// settle turns n attempts of a sign-in that failed into failures; the one
+// that reaches the limit pauses the user, which the audit trail and the
+// metrics say once, however many guesses ran in parallel.
+func (e *Engine) settle(ctx context.Context, user string, n int, now time.Time) {
+	for range n {
+		count, err := e.st.SettleFailure(ctx, user, store.FailPassword, now, now.Add(-e.cfg.PasswordLockout.Window))
+		if err != nil {
+			// The attempt stays pending: it counts as a failure once
+			// stale, so the lockout still holds.
+			e.log.Warn("settle password failure", "user", user, "err", err)
+			continue
+		}
+		if err := e.failed(ctx, user, store.FailPassword, count, now); err != nil {
+			e.log.Warn("audit lockout", "err", err)
+		}
+	}
+}
+
+// forgive removes one attempt reserved for this sign-in.
+func (e *Engine) forgive(ctx context.Context, user string, now time.Time) {
+	if err := e.st.ForgiveAttempt(ctx, user, store.FailPassword, now); err != nil {
+		e.log.Warn("forgive password attempt", "user", user, "err", err)
 	}
 }
 

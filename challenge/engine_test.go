@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"kakunin/internal/secret"
 	"kakunin/ldapauth"
 	"kakunin/store"
@@ -27,11 +29,19 @@ type fakeDirectory struct {
 	password map[string]string
 	err      error
 	calls    atomic.Int32
+	binds    []string // the passwords tried, in order
+	// gate, when set, is waited on by every call before it answers (to
+	// hold binds in flight at once).
+	gate func()
 }
 
 func (d *fakeDirectory) Authenticate(ctx context.Context, user, password string) (ldapauth.Entry, error) {
 	d.calls.Add(1)
+	if d.gate != nil {
+		d.gate()
+	}
 	d.mu.Lock()
+	d.binds = append(d.binds, password)
 	defer d.mu.Unlock()
 	if d.err != nil {
 		return ldapauth.Entry{}, d.err
@@ -63,7 +73,11 @@ const (
 	bob   = "2024000002" // no method
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil, nil) }
+
+// newFixtureWith is newFixture with the flow's configuration changed by
+// mod and, when reg is not nil, the engine's metrics registered there.
+func newFixtureWith(t *testing.T, mod func(*Config), reg prometheus.Registerer) *fixture {
 	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -83,8 +97,11 @@ func newFixture(t *testing.T) *fixture {
 	fc.SetDefaults()
 	fc.EnrollURL = "https://mfa.example/"
 	fc.Languages = []string{"en"}
+	if mod != nil {
+		mod(&fc)
+	}
 	dir := &fakeDirectory{password: map[string]string{alice: "alice-pw", bob: "bob-pw"}}
-	e, err := New(fc, dir, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, WithClock(clk.now))
+	e, err := New(fc, dir, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, WithClock(clk.now))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 const (
 	msgBadCredentials    = "bad_credentials"
 	msgLocked            = "locked"
+	msgNameForm          = "name_form"
 	msgNotAllowed        = "not_allowed"
 	msgUnavailable       = "unavailable"
 	msgNoMethod          = "no_method"
@@ -53,6 +54,7 @@ const (
 var builtin = map[string]map[string]string{
 	"en": {
 		msgBadCredentials:    "Sign-in failed: the ID or password is incorrect.",
+		msgNameForm:          "Sign-in failed: type your ID in lower-case, half-width characters.",
 		msgLocked:            "Too many failed attempts. Try again later, or contact the help desk.",
 		msgNotAllowed:        "Your account is not permitted to use the VPN. Contact the help desk.",
 		msgUnavailable:       "The sign-in service is temporarily unavailable. Try again in a few minutes.",
@@ -96,6 +98,7 @@ var builtin = map[string]map[string]string{
 	},
 	"ja": {
 		msgBadCredentials:    "サインインできません。IDまたはパスワードが正しくありません。",
+		msgNameForm:          "サインインできません。IDは半角の小文字で入力してください。",
 		msgLocked:            "失敗が続いたため一時的にサインインできません。しばらくしてから再度お試しいただくか、ヘルプデスクにお問い合わせください。",
 		msgNotAllowed:        "このアカウントはVPNを利用できません。ヘルプデスクにお問い合わせください。",
 		msgUnavailable:       "サインインサービスが一時的に利用できません。数分後に再度お試しください。",

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"kakunin/internal/username"
 	"kakunin/ldapauth"
 	"kakunin/store"
 )
@@ -17,6 +18,9 @@ var (
 	ErrBadCredentials = errors.New("the ID or password is incorrect")
 	ErrLocked         = errors.New("too many failed attempts: paused")
 	ErrNotAllowed     = errors.New("not a member of the required group")
+	// ErrNameForm: the ID was typed in another form than the directory's
+	// canonical one (upper case, full-width); nothing was checked.
+	ErrNameForm = errors.New("type the ID in lower-case, half-width characters")
 )
 
 // CheckPassword checks a password typed into the enrollment portal. It
@@ -29,26 +33,34 @@ func (e *Engine) CheckPassword(ctx context.Context, user, password string) (ldap
 		e.portalAudit(ctx, user, "signin", "reject", "bad_credentials")
 		return ldapauth.Entry{}, ErrBadCredentials
 	}
+	if !username.IsCanonical(user) {
+		// As over RADIUS: a variant of a name is never another key.
+		e.portalAudit(ctx, user, "signin", "reject", "name_not_canonical")
+		return ldapauth.Entry{}, ErrNameForm
+	}
 	now := e.now()
-	req := &Request{UserName: user, Client: "portal"}
-	entry, err := e.tryPassword(ctx, req, password, now)
+	err := e.reserveAttempt(ctx, user, now)
+	var entry ldapauth.Entry
+	if err == nil {
+		entry, err = e.checkPassword(ctx, user, password)
+		if errors.Is(err, ldapauth.ErrInvalidCredentials) {
+			e.settle(ctx, user, 1, now)
+		} else {
+			e.forgive(ctx, user, now)
+		}
+	}
 	switch {
 	case errors.Is(err, errPaused):
 		e.portalAudit(ctx, user, "signin", "reject", "locked")
 		return ldapauth.Entry{}, ErrLocked
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
-		if n, cerr := e.st.CountFailures(ctx, user, store.FailPassword, now.Add(-e.cfg.PasswordLockout.Window)); cerr == nil {
-			if err := e.failed(ctx, user, store.FailPassword, n, now); err != nil {
-				e.log.Warn("audit lockout", "err", err)
-			}
-		}
 		e.portalAudit(ctx, user, "signin", "reject", "bad_password")
 		return ldapauth.Entry{}, ErrBadCredentials
 	case errors.Is(err, ldapauth.ErrNotAllowed):
 		e.portalAudit(ctx, user, "signin", "reject", "not_in_group")
 		return ldapauth.Entry{}, ErrNotAllowed
 	case err != nil:
-		if !errors.Is(err, errReserve) {
+		if !errors.Is(err, errReserve) && !errors.Is(err, errInFlight) {
 			e.m.dirErrors.Inc()
 		}
 		e.portalAudit(ctx, user, "signin", "reject", "unavailable")

@@ -457,35 +457,52 @@ func (s *postgresStore) Verify(ctx context.Context, userID string, now time.Time
 	return a, fresh, err
 }
 
-func (s *postgresStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error) {
+func (s *postgresStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
 	if err := checkUserID(userID); err != nil {
-		return false, err
+		return Paused, err
 	}
 	if err := checkFailureKind(kind); err != nil {
-		return false, err
+		return Paused, err
 	}
-	var n int64
-	// The per-user lock, taken first, makes the count (READ COMMITTED: a
-	// fresh snapshot per statement) see every earlier reservation.
+	var r Reservation
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
-			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`,
-			userID, string(kind), now, since, limit)
-		n = tag.RowsAffected()
+		var err error
+		r, err = s.reserve(ctx, tx, userID, kind, now, since, limit)
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
+		return Paused, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
 	}
-	return n == 1, nil
+	return r, nil
 }
 
-func (s *postgresStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error) {
+// reserve records a pending attempt unless the limit is reached, and then
+// tells a pause from attempts in flight. The caller holds the user's lock,
+// taken first, so the count (READ COMMITTED: a fresh snapshot per
+// statement) sees every earlier reservation and settlement.
+func (s *postgresStore) reserve(ctx context.Context, tx pgx.Tx, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
+	var all, settled int
+	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT pending OR at < $4)
+		FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3`,
+		userID, string(kind), since, now.Add(-StaleAttempt)).Scan(&all, &settled); err != nil {
+		return Paused, err
+	}
+	switch {
+	case settled >= limit:
+		return Paused, nil
+	case all >= limit:
+		return Busy, nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at, pending) VALUES ($1, $2, $3, true)`, userID, string(kind), now)
+	return Reserved, err
+}
+
+func (s *postgresStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, r Reservation, err error) {
 	if err := checkUserID(userID); err != nil {
-		return a, false, err
+		return a, Paused, err
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
@@ -495,24 +512,41 @@ func (s *postgresStore) Login(ctx context.Context, userID string, now time.Time,
 		if a, err = s.account(ctx, tx, userID, q); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
-			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`,
-			userID, string(FailPassword), now, q.PasswordSince, limit)
-		reserved = tag.RowsAffected() == 1
+		r, err = s.reserve(ctx, tx, userID, FailPassword, now, q.PasswordSince, limit)
 		return err
 	})
 	if err != nil {
-		return a, false, fmt.Errorf("store: login of user %q: %w", userID, err)
+		return a, Paused, fmt.Errorf("store: login of user %q: %w", userID, err)
 	}
-	return a, reserved, nil
+	return a, r, nil
 }
 
 func (s *postgresStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM failures WHERE id IN
-		(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`, userID, string(kind), at); err != nil {
+		(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT 1)`, userID, string(kind), at); err != nil {
 		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)
 	}
 	return nil
+}
+
+func (s *postgresStore) SettleFailure(ctx context.Context, userID string, kind FailureKind, at, since time.Time) (int, error) {
+	var n int
+	// The user's lock orders settlements: each count sees the ones before.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE failures SET pending = false WHERE id IN
+			(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT 1)`, userID, string(kind), at); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3 AND NOT pending`,
+			userID, string(kind), since).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: settle %s failure of user %q: %w", kind, userID, err)
+	}
+	return n, nil
 }
 
 func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {

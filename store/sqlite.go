@@ -47,7 +47,7 @@ type sqliteStmts struct {
 
 	putUser, ensureUser, addMethod, deleteMethod, useStep,
 	createChallenge, takeChallenge, reserveSend, recordFailure, clearFailures,
-	reserveAttempt, forgiveAttempt,
+	reserveAttempt, pausedAttempt, forgiveAttempt, settleAttempt, settledFailures,
 	resetUser, deleteMethods, deleteChallenges, deleteSends, audit,
 	purgeChallenges, purgeFailures, purgeSends, rekey *sql.Stmt // w
 	failUserApprovals, purgeApprovals *sql.Stmt // w
@@ -238,10 +238,19 @@ func (s *sqliteStore) prepare(ctx context.Context) error {
 			AND (SELECT count(*) FROM sends WHERE user_id = $1 AND at > $5) < $6`},
 		{&s.st.recordFailure, s.w, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`},
 		// One statement on the single writer: check and record are atomic.
-		{&s.st.reserveAttempt, s.w, `INSERT INTO failures (user_id, kind, at) SELECT $1, $2, $3
+		// Pending attempts count towards the limit, so parallel
+		// attempts cannot outrun it.
+		{&s.st.reserveAttempt, s.w, `INSERT INTO failures (user_id, kind, at, pending) SELECT $1, $2, $3, 1
 			WHERE (SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $4) < $5`},
+		// Whether a refused reservation is a pause: failures, and
+		// attempts pending since before $5 (stale), reach the limit.
+		{&s.st.pausedAttempt, s.w, `SELECT count(*) >= $4 FROM failures
+			WHERE user_id = $1 AND kind = $2 AND at >= $3 AND (pending = 0 OR at < $5)`},
 		{&s.st.forgiveAttempt, s.w, `DELETE FROM failures WHERE rowid IN
-			(SELECT rowid FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 LIMIT 1)`},
+			(SELECT rowid FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending = 1 LIMIT 1)`},
+		{&s.st.settleAttempt, s.w, `UPDATE failures SET pending = 0 WHERE rowid IN
+			(SELECT rowid FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending = 1 LIMIT 1)`},
+		{&s.st.settledFailures, s.w, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3 AND pending = 0`},
 		{&s.st.clearFailures, s.w, `DELETE FROM failures WHERE user_id = $1`},
 		{&s.st.resetUser, s.w, `UPDATE users SET default_method = NULL, out_of_band_locked = 0, updated_at = $2 WHERE id = $1`},
 		// A held request of a reset user can no longer be approved.
@@ -633,43 +642,63 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 	return c, a, fresh, err
 }
 
-func (s *sqliteStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error) {
+func (s *sqliteStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
 	if err := checkUserID(userID); err != nil {
-		return false, err
+		return Paused, err
 	}
 	if err := checkFailureKind(kind); err != nil {
-		return false, err
+		return Paused, err
 	}
-	res, err := s.st.reserveAttempt.ExecContext(ctx, userID, string(kind), now.UnixMicro(), since.UnixMicro(), limit)
+	var r Reservation
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = s.reserve(ctx, tx, userID, kind, now, since, limit)
+		return err
+	})
 	if err != nil {
-		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
+		return Paused, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
-	}
-	return n == 1, nil
+	return r, nil
 }
 
-func (s *sqliteStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error) {
+// reserve records a pending attempt unless the limit is reached, and then
+// tells a pause from attempts in flight. The write transaction holds
+// SQLite's single writer lock: no other connection, in this process or
+// another, can reserve or settle in between.
+func (s *sqliteStore) reserve(ctx context.Context, tx *sql.Tx, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
+	res, err := tx.StmtContext(ctx, s.st.reserveAttempt).ExecContext(ctx, userID, string(kind), now.UnixMicro(), since.UnixMicro(), limit)
+	if err != nil {
+		return Paused, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return Reserved, err
+	}
+	var paused bool
+	if err := tx.StmtContext(ctx, s.st.pausedAttempt).QueryRowContext(ctx, userID, string(kind), since.UnixMicro(), limit,
+		now.Add(-StaleAttempt).UnixMicro()).Scan(&paused); err != nil {
+		return Paused, err
+	}
+	if paused {
+		return Paused, nil
+	}
+	return Busy, nil
+}
+
+func (s *sqliteStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, r Reservation, err error) {
 	if err := checkUserID(userID); err != nil {
-		return a, false, err
+		return a, Paused, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), userID, q); err != nil {
 			return err
 		}
-		res, err := tx.StmtContext(ctx, s.st.reserveAttempt).ExecContext(ctx, userID, string(FailPassword),
-			now.UnixMicro(), q.PasswordSince.UnixMicro(), limit)
-		if err != nil {
+		if r, err = s.reserve(ctx, tx, userID, FailPassword, now, q.PasswordSince, limit); err != nil {
 			return fmt.Errorf("store: reserve password attempt of user %q: %w", userID, err)
 		}
-		n, err := res.RowsAffected()
-		reserved = n == 1
-		return err
+		return nil
 	})
-	return a, reserved, err
+	return a, r, err
 }
 
 func (s *sqliteStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
@@ -677,6 +706,20 @@ func (s *sqliteStore) ForgiveAttempt(ctx context.Context, userID string, kind Fa
 		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)
 	}
 	return nil
+}
+
+func (s *sqliteStore) SettleFailure(ctx context.Context, userID string, kind FailureKind, at, since time.Time) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, s.st.settleAttempt).ExecContext(ctx, userID, string(kind), at.UnixMicro()); err != nil {
+			return err
+		}
+		return tx.StmtContext(ctx, s.st.settledFailures).QueryRowContext(ctx, userID, string(kind), since.UnixMicro()).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: settle %s failure of user %q: %w", kind, userID, err)
+	}
+	return n, nil
 }
 
 func (s *sqliteStore) ReserveSend(ctx context.Context, userID, methodID string, now time.Time, l SendLimits) (bool, error) {

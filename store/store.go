@@ -112,6 +112,37 @@ type SendLimits struct {
 	PerUserWindow time.Duration
 }
 
+// Reservation is ReserveAttempt's answer.
+type Reservation int
+
+const (
+	// Reserved: the attempt is recorded as pending; make it.
+	Reserved Reservation = iota
+	// Paused: the user's failures reach the limit; refuse the attempt.
+	Paused
+	// Busy: with the attempts in flight the limit is reached, by
+	// failures it is not; ask again once one has settled.
+	Busy
+)
+
+func (r Reservation) String() string {
+	switch r {
+	case Reserved:
+		return "reserved"
+	case Paused:
+		return "paused"
+	case Busy:
+		return "busy"
+	}
+	return "invalid"
+}
+
+// StaleAttempt is how long an attempt may stay pending: one still pending
+// after it counts as a failure (the node that made it died before the
+// directory answered), so a crash never leaves a user unpausable or
+// blocked. It is far longer than any bind.
+const StaleAttempt = 2 * time.Minute
+
 // FailureKind names a failure counter.
 type FailureKind string
 
@@ -230,24 +261,37 @@ type Store interface {
 	// transaction.
 	Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error)
 
-	// ReserveAttempt records a failure of a kind for the user at now
-	// before the attempt is made, unless the user already has limit or
-	// more failures of that kind at or after since: then it records
-	// nothing and reports false. Check and record are one step on every
-	// node, so parallel attempts cannot outrun the limit. An attempt that
-	// succeeds is forgiven with ForgiveAttempt.
-	ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (bool, error)
+	// ReserveAttempt records a pending attempt of a kind for the user at
+	// now before the attempt is made (a password bind), unless the user's
+	// failures at or after since, with the attempts still pending, reach
+	// limit: then it records nothing and answers Paused when the failures
+	// alone reach it, Busy when attempts in flight do (ask again once one
+	// has settled). Check and record are one step on every node, so
+	// parallel attempts cannot outrun the limit, and only failures pause
+	// a user: attempts that succeed never do. An attempt pending for
+	// longer than StaleAttempt (its node died before the directory
+	// answered) counts as a failure. Settle the attempt with
+	// ForgiveAttempt or SettleFailure.
+	ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error)
 	// Login is the first round's store work in one transaction: it reads
 	// the user's account (counts as before this attempt) and reserves a
 	// password attempt as ReserveAttempt does, with q.PasswordSince as the
 	// window's start.
-	Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, reserved bool, err error)
-	// ForgiveAttempt removes one failure of a kind recorded at exactly at.
+	Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, r Reservation, err error)
+	// ForgiveAttempt removes one pending attempt of a kind reserved at
+	// exactly at: it succeeded, or was never made.
 	ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error
+	// SettleFailure turns one pending attempt of a kind reserved at
+	// exactly at into a failure and returns the user's failures of that
+	// kind at or after since, this one included. Settlements of one user
+	// are serialised on every node, so of parallel failures exactly one
+	// sees the count reach a given limit.
+	SettleFailure(ctx context.Context, userID string, kind FailureKind, at, since time.Time) (int, error)
 
 	// RecordFailure counts one failure of a kind for a user at a time.
 	RecordFailure(ctx context.Context, userID string, kind FailureKind, at time.Time) error
-	// CountFailures counts the user's failures of a kind at or after since.
+	// CountFailures counts the user's failures of a kind at or after since,
+	// attempts still pending included.
 	CountFailures(ctx context.Context, userID string, kind FailureKind, since time.Time) (int, error)
 	// ClearFailures removes all the user's failures (help-desk unlock). It
 	// leaves the user's sends: unlocking an account does not lift the cap

@@ -12,6 +12,7 @@ import (
 
 	"kakunin/challenge"
 	"kakunin/challenge/callback"
+	"kakunin/internal/username"
 	"kakunin/ldapauth"
 	"kakunin/portal"
 	"kakunin/radius"
@@ -132,6 +133,18 @@ func (c *config) validate() error {
 }
 
 func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// warnings are what a valid configuration may still get wrong: each names
+// its key. check-config prints them; serve logs them at start-up.
+func (c *config) warnings() []string {
+	var w []string
+	if v, err := username.PatternVariants(c.Flow.UserPattern); err == nil && len(v) > 0 {
+		w = append(w, fmt.Sprintf("flow.user_pattern: %q admits %s: the directory matches IDs loosely (ALICE, ａｌｉｃｅ and alice are one account), "+
+			"so kakunin refuses any ID not typed in canonical form (lower case, half-width, no spaces); users must type their IDs that way",
+			c.Flow.UserPattern, strings.Join(v, ", ")))
+	}
+	return w
+}
 
 // dump prints the effective configuration; secrets print masked.
 func (c *config) dump(w io.Writer) error {

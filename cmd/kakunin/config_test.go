@@ -173,6 +173,49 @@ flow:
 	}
 }
 
+// check-config warns of a user pattern that lets users type IDs in forms
+// the directory folds into one account (they are refused, so users must
+// be told how to type them).
+func TestCheckConfigWarnsOfAPatternThatAdmitsNameVariants(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	conf := func(pattern string) string {
+		return `radius:
+  clients:
+    - {name: gw, addresses: [192.0.2.10], secret: "s3cret-0f9e-long-enough"}
+ldap:
+  urls: [ldaps://ldap.example.ac.jp]
+  bind_dn: cn=kakunin,dc=example
+  bind_password: "pw"
+  base_dn: dc=example
+store:
+  driver: sqlite
+  path: /var/lib/kakunin/kakunin.db
+  encryption:
+    keys: [{id: k1, key: "` + key + `"}]
+flow:
+  user_pattern: '` + pattern + `'
+`
+	}
+	for pattern, want := range map[string]string{
+		`^[0-9]{10}$`:      "",
+		`^[a-z][a-z0-9]+$`: "",
+		`^[A-Za-z0-9]+$`:   "upper case",
+		`^\p{N}{10}$`:      "non-ASCII",
+	} {
+		cfg, err := parseConfig([]byte(conf(pattern)))
+		if err != nil {
+			t.Fatalf("%s: %v", pattern, err)
+		}
+		w := strings.Join(cfg.warnings(), "\n")
+		switch {
+		case want == "" && w != "":
+			t.Errorf("%s: unexpected warning %q", pattern, w)
+		case want != "" && (!strings.HasPrefix(w, "flow.user_pattern: ") || !strings.Contains(w, want)):
+			t.Errorf("%s: warning %q, want one of flow.user_pattern naming %q", pattern, w, want)
+		}
+	}
+}
+
 // TestDemoConfigIsValid checks that what `kakunin demo` writes parses, and
 // that kakunin wired from it signs the demo user in against the demo
 // directory.

@@ -220,6 +220,9 @@ func runServe(args []string) error {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
 	log := newLogger(cfg.Log, os.Stderr)
+	for _, w := range cfg.warnings() {
+		log.Warn("configuration: " + w)
+	}
 	return serveUntilSignal(cfg, log, *grace, nil)
 }
 
@@ -260,6 +263,9 @@ func runCheckConfig(args []string) error {
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
+	}
+	for _, w := range cfg.warnings() {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(os.Stdout, "# %s is valid. Effective configuration (secrets masked):\n", *path)
 	return cfg.dump(os.Stdout)

@@ -17,6 +17,7 @@ import (
 	"github.com/boombuler/barcode/qr"
 
 	"kakunin/challenge"
+	"kakunin/internal/username"
 	"kakunin/portal"
 	"kakunin/portal/mail"
 	"kakunin/store"
@@ -86,7 +87,12 @@ func runUser(args []string) error {
 	if err != nil {
 		return err
 	}
-	id := fs.Arg(0)
+	// The store knows a user by the canonical form of the ID (what a
+	// sign-in must type): "ALICE" or full-width digits mean that user.
+	id := username.Canonical(fs.Arg(0))
+	if id != fs.Arg(0) {
+		fmt.Fprintf(os.Stderr, "user %s (the canonical form of the ID given)\n", id)
+	}
 	actor := "cli:" + osUser()
 	var notice *helpDeskNotice
 	if sub != "show" && sub != "unlock" {

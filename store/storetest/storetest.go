@@ -83,6 +83,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RedeemRaceHasOneWinner", testRedeemRace},
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
+		{"OnlyFailuresPause", testOnlyFailuresPause},
+		{"SettleFailureReachesLimitOnce", testSettleFailureReachesLimitOnce},
 		{"LoginReadsAndReservesAtTheLimit", testLogin},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
@@ -732,12 +734,26 @@ func guessesSerialised(t *testing.T, nodes []store.Store) {
 func testReserveAttempt(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	since := base.Add(-15 * time.Minute)
+	reserve := func(ctx context.Context, user string, kind store.FailureKind, now, since time.Time, limit int) store.Reservation {
+		t.Helper()
+		r, err := s.ReserveAttempt(ctx, user, kind, now, since, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	// Racing attempts: exactly the limit are let through.
 	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
-		return s.ReserveAttempt(ctx, "mallory", store.FailPassword, base, since, 5)
+		r, err := s.ReserveAttempt(ctx, "mallory", store.FailPassword, base, since, 5)
+		return r == store.Reserved, err
 	})
 	if wins != 5 {
 		t.Errorf("%d of %d racing attempts reserved, want 5", wins, Racers)
+	}
+	// The others were told to wait, not that the user is paused: none
+	// of the five has failed yet.
+	if r := reserve(ctx, "mallory", store.FailPassword, base, since, 5); r != store.Busy {
+		t.Errorf("with 5 attempts in flight: %v, want busy", r)
 	}
 	// A successful attempt is forgiven: one row goes, not all of them.
 	if err := s.ForgiveAttempt(ctx, "mallory", store.FailPassword, base); err != nil {
@@ -746,18 +762,102 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 	if n, _ := s.CountFailures(ctx, "mallory", store.FailPassword, since); n != 4 {
 		t.Errorf("after forgiving one: %d failures, want 4", n)
 	}
-	if ok, err := s.ReserveAttempt(ctx, "mallory", store.FailPassword, base, since, 5); !ok || err != nil {
-		t.Errorf("under the limit again: %v, %v", ok, err)
+	if r := reserve(ctx, "mallory", store.FailPassword, base, since, 5); r != store.Reserved {
+		t.Errorf("under the limit again: %v", r)
 	}
 	// Older failures fall out of the window; other kinds and users apart.
-	if ok, _ := s.ReserveAttempt(ctx, "mallory", store.FailPassword, base.Add(time.Hour), base.Add(time.Hour-15*time.Minute), 5); !ok {
-		t.Error("a new window refused")
+	if r := reserve(ctx, "mallory", store.FailPassword, base.Add(time.Hour), base.Add(time.Hour-15*time.Minute), 5); r != store.Reserved {
+		t.Errorf("a new window: %v", r)
 	}
-	if ok, _ := s.ReserveAttempt(ctx, "mallory", store.FailCode, base, since, 1); !ok {
-		t.Error("another kind refused")
+	if r := reserve(ctx, "mallory", store.FailCode, base, since, 1); r != store.Reserved {
+		t.Errorf("another kind: %v", r)
 	}
-	if ok, _ := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 1); !ok {
-		t.Error("another user refused")
+	if r := reserve(ctx, "alice", store.FailPassword, base, since, 1); r != store.Reserved {
+		t.Errorf("another user: %v", r)
+	}
+}
+
+// Only failures pause a user: attempts that succeed, however many run at
+// once, never do; settled failures do, and so do attempts whose node
+// died before the directory answered.
+func testOnlyFailuresPause(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	since := base.Add(-15 * time.Minute)
+	reserve := func(user string, now time.Time) store.Reservation {
+		t.Helper()
+		r, err := s.ReserveAttempt(ctx, user, store.FailPassword, now, since, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// Three in flight, then each succeeds: the user is never paused.
+	for round := 0; round < 4; round++ {
+		for i := 0; i < 3; i++ {
+			if r := reserve("alice", base); r != store.Reserved {
+				t.Fatalf("round %d attempt %d: %v", round, i, r)
+			}
+		}
+		if r := reserve("alice", base); r != store.Busy {
+			t.Fatalf("round %d, limit in flight: %v, want busy", round, r)
+		}
+		for i := 0; i < 3; i++ {
+			if err := s.ForgiveAttempt(ctx, "alice", store.FailPassword, base); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Three that fail, settled: paused.
+	for i := 0; i < 3; i++ {
+		if r := reserve("mallory", base); r != store.Reserved {
+			t.Fatalf("attempt %d: %v", i, r)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		n, err := s.SettleFailure(ctx, "mallory", store.FailPassword, base, since)
+		if err != nil || n != i {
+			t.Fatalf("settlement %d: %d failures, %v", i, n, err)
+		}
+	}
+	if r := reserve("mallory", base); r != store.Paused {
+		t.Errorf("after 3 failures: %v, want paused", r)
+	}
+	// A settled failure is not forgiven by mistake.
+	if err := s.ForgiveAttempt(ctx, "mallory", store.FailPassword, base); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountFailures(ctx, "mallory", store.FailPassword, since); n != 3 {
+		t.Errorf("forgiving a settled failure removed it: %d failures, want 3", n)
+	}
+	// Attempts left pending by a dead node: busy at first, a pause once
+	// they are stale.
+	for i := 0; i < 3; i++ {
+		reserve("bob", base)
+	}
+	if r := reserve("bob", base.Add(store.StaleAttempt-time.Second)); r != store.Busy {
+		t.Errorf("3 pending attempts, not yet stale: %v, want busy", r)
+	}
+	if r := reserve("bob", base.Add(store.StaleAttempt+time.Second)); r != store.Paused {
+		t.Errorf("3 stale pending attempts: %v, want paused", r)
+	}
+}
+
+// Of parallel failures, exactly one sees the count reach the limit: the
+// lockout is announced (audited, counted) once.
+func testSettleFailureReachesLimitOnce(t *testing.T, s store.Store) {
+	since := base.Add(-15 * time.Minute)
+	const limit = 5
+	for i := 0; i < limit; i++ {
+		if r, err := s.ReserveAttempt(ctxFor(t), "mallory", store.FailPassword, base, since, limit); err != nil || r != store.Reserved {
+			t.Fatalf("reserve %d: %v, %v", i, r, err)
+		}
+	}
+	reached := race(t, limit, func(ctx context.Context, i int) (bool, error) {
+		n, err := s.SettleFailure(ctx, "mallory", store.FailPassword, base, since)
+		return n == limit, err
+	})
+	if reached != 1 {
+		t.Errorf("%d of %d parallel settlements saw the limit reached, want exactly 1", reached, limit)
 	}
 }
 
@@ -765,24 +865,35 @@ func testLogin(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	mustAdd(t, s, totp("mallory", base))
 	q := store.AccountQuery{PasswordSince: base.Add(-15 * time.Minute), CodeSince: base.Add(-15 * time.Minute), CodeDaySince: base.Add(-24 * time.Hour)}
-	a, ok, err := s.Login(ctx, "mallory", base, q, 5)
-	if err != nil || !ok || len(a.Methods) != 1 || a.PasswordFailures != 0 {
-		t.Fatalf("first login: %+v, %v, %v", a, ok, err)
+	a, r, err := s.Login(ctx, "mallory", base, q, 5)
+	if err != nil || r != store.Reserved || len(a.Methods) != 1 || a.PasswordFailures != 0 {
+		t.Fatalf("first login: %+v, %v, %v", a, r, err)
 	}
 	// The reservation counts; the account shows the failures before it.
-	a, ok, err = s.Login(ctx, "mallory", base, q, 5)
-	if err != nil || !ok || a.PasswordFailures != 1 {
-		t.Fatalf("second login: failures %d, %v, %v", a.PasswordFailures, ok, err)
+	a, r, err = s.Login(ctx, "mallory", base, q, 5)
+	if err != nil || r != store.Reserved || a.PasswordFailures != 1 {
+		t.Fatalf("second login: failures %d, %v, %v", a.PasswordFailures, r, err)
 	}
 	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
-		_, ok, err := s.Login(ctx, "mallory", base, q, 5)
-		return ok, err
+		_, r, err := s.Login(ctx, "mallory", base, q, 5)
+		return r == store.Reserved, err
 	})
 	if wins != 3 {
 		t.Errorf("%d of %d racing logins reserved an attempt, want the 3 left of 5", wins, Racers)
 	}
-	if _, ok, _ := s.Login(ctx, "nobody", base, q, 5); !ok {
-		t.Error("an unknown user is refused its first attempt")
+	if _, r, _ := s.Login(ctx, "mallory", base, q, 5); r != store.Busy {
+		t.Errorf("with 5 attempts in flight: %v, want busy", r)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.SettleFailure(ctx, "mallory", store.FailPassword, base, q.PasswordSince); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, r, _ := s.Login(ctx, "mallory", base, q, 5); r != store.Paused {
+		t.Errorf("after 5 failures: %v, want paused", r)
+	}
+	if _, r, _ := s.Login(ctx, "nobody", base, q, 5); r != store.Reserved {
+		t.Errorf("an unknown user's first attempt: %v", r)
 	}
 }
 
