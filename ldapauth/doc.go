@@ -23,7 +23,11 @@
 //
 // Every operation is bounded by the configured timeout and by the
 // caller's context. Servers are tried in the configured order; one that
-// fails is skipped for a short back-off.
+// fails is skipped for a short back-off, which only an LDAP answer ends
+// (a TCP connection proves nothing). A user's bind that had no answer at
+// all is tried on the next server; a bind that got any answer never is,
+// so a wrong password reaches the directory once. Ping probes every
+// server on its own connection and leaves the back-off alone.
 //
 // Outcomes are three sentinel errors: ErrInvalidCredentials (whatever the
 // reason: wrong password, unknown user, locked account; the log says
