@@ -29,6 +29,13 @@
 // so a wrong password reaches the directory once. Ping probes every
 // server on its own connection and leaves the back-off alone.
 //
+// An unknown user costs the directory what a wrong password costs: after
+// a search that finds no entry, the password is bound to a DN under
+// base_dn that no entry has (random per process, so no real account is
+// touched), and the name is then remembered like a cached DN, so that the
+// next try is a bind and a search, as for a cached user. The order and
+// kind of operations do not tell the two apart.
+//
 // Outcomes are three sentinel errors: ErrInvalidCredentials (whatever the
 // reason: wrong password, unknown user, locked account; the log says
 // which), ErrNotAllowed and ErrUnavailable. A wrong password is told from

@@ -2,8 +2,10 @@ package ldapauth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +69,16 @@ type Directory struct {
 	service *pool // bound as the service account
 	users   *pool // bound as the last user who logged in
 	cache   *dnCache
+	// unknown remembers names no entry matches, as the DN noSuchDN, so a
+	// repeated unknown name costs what a cached user's wrong password
+	// costs. Kept apart from cache so that made-up names cannot evict
+	// real users' DNs.
+	unknown *dnCache
+	// noSuchDN is a DN under base_dn that no entry has (a random value
+	// per process): an unknown user's password is bound to it, so that
+	// the directory does comparable work and answers 49, and no real
+	// account is touched.
+	noSuchDN string
 
 	filterPre, filterPost string   // user_filter around its %s
 	bindPre, bindPost     string   // bind_template around its %s
@@ -136,7 +148,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Directory, e
 	d.users = newPool(d, "user", false, cfg.PoolSize)
 	if cfg.DNCacheTTL > 0 && cfg.BindTemplate == "" {
 		d.cache = newDNCache(cfg.DNCacheTTL, cfg.DNCacheSize)
+		d.unknown = newDNCache(cfg.DNCacheTTL, cfg.DNCacheSize)
 	}
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	d.noSuchDN = "cn=kakunin-no-such-user-" + hex.EncodeToString(nonce[:]) + "," + cfg.BaseDN
 
 	d.filterPre, d.filterPost, _ = strings.Cut(cfg.UserFilter, "%s")
 	if cfg.BindTemplate != "" {
@@ -220,13 +236,39 @@ func (d *Directory) authenticate(ctx context.Context, user, password string) (En
 		if d.cache != nil {
 			if dn, cached = d.cache.get(user, d.now()); cached {
 				d.m.cacheHit.Inc()
+			} else if _, ok := d.unknown.get(user, d.now()); ok {
+				// Cost what a cached user's wrong password costs: a
+				// bind, then a search.
+				d.m.cacheHit.Inc()
+				if err := d.bindNoSuchUser(ctx, password); err != nil {
+					return Entry{}, "", err
+				}
+				e, err := d.find(ctx, user, d.readAttrs)
+				if err != nil {
+					return d.findFailed(err)
+				}
+				// The user exists now.
+				d.unknown.drop(user)
+				found, dn = e, e.DN
+				d.cache.put(user, dn, d.now())
 			} else {
 				d.m.cacheMiss.Inc()
 			}
 		}
-		if !cached {
+		if !cached && found == nil {
 			e, err := d.find(ctx, user, d.readAttrs)
 			if err != nil {
+				if errors.Is(err, ErrNoSuchUser) || errors.Is(err, errAmbiguous) {
+					// Cost what a wrong password costs: a search, then a
+					// bind. Only the lack of an entry is remembered; an
+					// ambiguous filter stays loud in the log.
+					if berr := d.bindNoSuchUser(ctx, password); berr != nil {
+						return Entry{}, "", berr
+					}
+					if d.unknown != nil && errors.Is(err, ErrNoSuchUser) {
+						d.unknown.put(user, d.noSuchDN, d.now())
+					}
+				}
 				return d.findFailed(err)
 			}
 			found, dn = e, e.DN
@@ -282,6 +324,9 @@ func (d *Directory) checkPassword(ctx context.Context, user, password, dn string
 		switch {
 		case ferr != nil:
 			d.cache.drop(user)
+			if errors.Is(ferr, ErrNoSuchUser) {
+				d.unknown.put(user, d.noSuchDN, d.now())
+			}
 			_, reason, err := d.findFailed(ferr)
 			return dn, nil, reason, err
 		case !sameDN(e.DN, dn):
@@ -327,6 +372,27 @@ func (d *Directory) userBind(ctx context.Context, c *conn, dn, password string) 
 		d.log.Warn("ldap: bind had no answer, trying the next server", "server", c.srv.url, "next", next.srv.url, "err", err)
 		c = next
 	}
+}
+
+// bindNoSuchUser binds password to noSuchDN, for a user name no entry
+// matches, and returns only a failure of the directory (ErrUnavailable),
+// as a real user's bind would.
+func (d *Directory) bindNoSuchUser(ctx context.Context, password string) error {
+	c, err := d.users.get(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	c, err = d.userBind(ctx, c, d.noSuchDN, password)
+	if c != nil {
+		d.users.put(c)
+	}
+	switch {
+	case err == nil:
+		d.log.Error("ldap: the directory accepted a bind to a DN that does not exist; check its configuration", "dn", d.noSuchDN)
+	case !isRejected(err):
+		return unavailable(fmt.Errorf("bind %s: %w", d.noSuchDN, err))
+	}
+	return nil
 }
 
 // findFailed maps a failed user search to Authenticate's result.

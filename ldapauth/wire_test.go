@@ -1,8 +1,10 @@
 package ldapauth
 
 import (
+	"bytes"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +40,9 @@ type wireOp struct {
 	name string // the bind name, or the search base
 }
 
-// ldapRecorder is a TCP proxy in front of a directory that records the
-// requests passing through it, in the order they arrive (plain LDAP only).
+// ldapRecorder is a TCP proxy in front of a directory (an ldap:// URL)
+// that records the requests passing through it, in the order they
+// arrive.
 type ldapRecorder struct {
 	ln net.Listener
 
@@ -63,7 +66,7 @@ func startLDAPRecorder(t *testing.T, target string) *ldapRecorder {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", target)
+			up, err := net.Dial("tcp", strings.TrimPrefix(target, "ldap://"))
 			if err != nil {
 				c.Close()
 				continue
@@ -93,8 +96,11 @@ func (r *ldapRecorder) URL() string { return "ldap://" + r.ln.Addr().String() }
 // forward copies requests from client to server, packet by packet,
 // recording each before passing it on.
 func (r *ldapRecorder) forward(server, client net.Conn) {
+	var raw bytes.Buffer
+	in := io.TeeReader(client, &raw)
 	for {
-		p, err := ber.ReadPacket(client)
+		raw.Reset()
+		p, err := ber.ReadPacket(in)
 		if err != nil {
 			return
 		}
@@ -111,7 +117,7 @@ func (r *ldapRecorder) forward(server, client net.Conn) {
 			r.ops = append(r.ops, w)
 			r.mu.Unlock()
 		}
-		if _, err := server.Write(p.Bytes()); err != nil {
+		if _, err := server.Write(raw.Bytes()); err != nil {
 			return
 		}
 	}
