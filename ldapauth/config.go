@@ -129,11 +129,17 @@ type Config struct {
 	// user_filter, so a user who stops matching user_filter is refused at
 	// once; a login that reads nothing still logs in such a user until the
 	// entry expires.
+	// A name no entry matches is remembered as unknown for as long, so
+	// that trying it again costs the directory what a cached user's wrong
+	// password costs (a bind, then a search); a user added meanwhile is
+	// found by that search and logs in at once.
 	// A negative value (-1s) disables the cache: every login searches.
 	// (Zero disables it too, but SetDefaults replaces zero by the default,
 	// like any unset field.)
 	DNCacheTTL time.Duration `yaml:"dn_cache_ttl"`
-	// DNCacheSize bounds the number of cached DNs.
+	// DNCacheSize bounds the number of cached DNs, and separately the
+	// number of names remembered as unknown (so that made-up names cannot
+	// evict real users' DNs).
 	DNCacheSize int `yaml:"dn_cache_size"`
 
 	// NeedGroups makes Authenticate return the user's groups even without

@@ -23,7 +23,18 @@
 //
 // Every operation is bounded by the configured timeout and by the
 // caller's context. Servers are tried in the configured order; one that
-// fails is skipped for a short back-off.
+// fails is skipped for a short back-off, which only an LDAP answer ends
+// (a TCP connection proves nothing). A user's bind that had no answer at
+// all is tried on the next server; a bind that got any answer never is,
+// so a wrong password reaches the directory once. Ping probes every
+// server on its own connection and leaves the back-off alone.
+//
+// An unknown user costs the directory what a wrong password costs: after
+// a search that finds no entry, the password is bound to a DN under
+// base_dn that no entry has (random per process, so no real account is
+// touched), and the name is then remembered like a cached DN, so that the
+// next try is a bind and a search, as for a cached user. The order and
+// kind of operations do not tell the two apart.
 //
 // Outcomes are three sentinel errors: ErrInvalidCredentials (whatever the
 // reason: wrong password, unknown user, locked account; the log says

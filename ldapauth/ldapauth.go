@@ -2,14 +2,17 @@ package ldapauth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -66,6 +69,16 @@ type Directory struct {
 	service *pool // bound as the service account
 	users   *pool // bound as the last user who logged in
 	cache   *dnCache
+	// unknown remembers names no entry matches, as the DN noSuchDN, so a
+	// repeated unknown name costs what a cached user's wrong password
+	// costs. Kept apart from cache so that made-up names cannot evict
+	// real users' DNs.
+	unknown *dnCache
+	// noSuchDN is a DN under base_dn that no entry has (a random value
+	// per process): an unknown user's password is bound to it, so that
+	// the directory does comparable work and answers 49, and no real
+	// account is touched.
+	noSuchDN string
 
 	filterPre, filterPost string   // user_filter around its %s
 	bindPre, bindPost     string   // bind_template around its %s
@@ -135,7 +148,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Directory, e
 	d.users = newPool(d, "user", false, cfg.PoolSize)
 	if cfg.DNCacheTTL > 0 && cfg.BindTemplate == "" {
 		d.cache = newDNCache(cfg.DNCacheTTL, cfg.DNCacheSize)
+		d.unknown = newDNCache(cfg.DNCacheTTL, cfg.DNCacheSize)
 	}
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	d.noSuchDN = "cn=kakunin-no-such-user-" + hex.EncodeToString(nonce[:]) + "," + cfg.BaseDN
 
 	d.filterPre, d.filterPost, _ = strings.Cut(cfg.UserFilter, "%s")
 	if cfg.BindTemplate != "" {
@@ -219,13 +236,39 @@ func (d *Directory) authenticate(ctx context.Context, user, password string) (En
 		if d.cache != nil {
 			if dn, cached = d.cache.get(user, d.now()); cached {
 				d.m.cacheHit.Inc()
+			} else if _, ok := d.unknown.get(user, d.now()); ok {
+				// Cost what a cached user's wrong password costs: a
+				// bind, then a search.
+				d.m.cacheHit.Inc()
+				if err := d.bindNoSuchUser(ctx, password); err != nil {
+					return Entry{}, "", err
+				}
+				e, err := d.find(ctx, user, d.readAttrs)
+				if err != nil {
+					return d.findFailed(err)
+				}
+				// The user exists now.
+				d.unknown.drop(user)
+				found, dn = e, e.DN
+				d.cache.put(user, dn, d.now())
 			} else {
 				d.m.cacheMiss.Inc()
 			}
 		}
-		if !cached {
+		if !cached && found == nil {
 			e, err := d.find(ctx, user, d.readAttrs)
 			if err != nil {
+				if errors.Is(err, ErrNoSuchUser) || errors.Is(err, errAmbiguous) {
+					// Cost what a wrong password costs: a search, then a
+					// bind. Only the lack of an entry is remembered; an
+					// ambiguous filter stays loud in the log.
+					if berr := d.bindNoSuchUser(ctx, password); berr != nil {
+						return Entry{}, "", berr
+					}
+					if d.unknown != nil && errors.Is(err, ErrNoSuchUser) {
+						d.unknown.put(user, d.noSuchDN, d.now())
+					}
+				}
 				return d.findFailed(err)
 			}
 			found, dn = e, e.DN
@@ -268,22 +311,29 @@ func (d *Directory) checkPassword(ctx context.Context, user, password, dn string
 	if err != nil {
 		return dn, nil, "", unavailable(err)
 	}
-	defer d.users.put(c)
+	defer func() {
+		if c != nil {
+			d.users.put(c)
+		}
+	}()
 
-	err = d.bind(ctx, c, dn, password)
+	c, err = d.userBind(ctx, c, dn, password)
 	if cached && isRejected(err) {
 		// Maybe the entry moved: search again.
 		e, ferr := d.find(ctx, user, d.readAttrs)
 		switch {
 		case ferr != nil:
 			d.cache.drop(user)
+			if errors.Is(ferr, ErrNoSuchUser) {
+				d.unknown.put(user, d.noSuchDN, d.now())
+			}
 			_, reason, err := d.findFailed(ferr)
 			return dn, nil, reason, err
 		case !sameDN(e.DN, dn):
 			d.log.Debug("ldap: cached DN outdated", "user", user, "old", dn, "new", e.DN)
 			found, dn = e, e.DN
 			d.cache.put(user, dn, d.now())
-			err = d.bind(ctx, c, dn, password)
+			c, err = d.userBind(ctx, c, dn, password)
 		}
 	}
 	if err != nil {
@@ -293,6 +343,56 @@ func (d *Directory) checkPassword(ctx context.Context, user, password, dn string
 		return dn, nil, "", unavailable(fmt.Errorf("bind %s: %w", dn, err))
 	}
 	return dn, found, "", nil
+}
+
+// userBind binds dn with password on c, a user connection, and returns
+// the connection to put back (nil if none). A bind that had no answer at
+// all (a timeout, or a connection that failed before the server sent a
+// byte) is tried again on another server, once per server, within ctx. A
+// bind that got any answer, a refusal above all, is never tried again: a
+// wrong password reaches the directory once.
+func (d *Directory) userBind(ctx context.Context, c *conn, dn, password string) (*conn, error) {
+	var tried []*server
+	for {
+		before := c.received()
+		err := d.bind(ctx, c, dn, password)
+		if err == nil || !isServerFailure(err) || c.received() != before ||
+			ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return c, err
+		}
+		tried = append(tried, c.srv)
+		d.users.put(c) // broken: closed, its slot freed for the next
+		next, gerr := d.users.get(ctx, tried...)
+		if gerr != nil {
+			if !errors.Is(gerr, errNoOtherServer) {
+				err = errors.Join(err, gerr)
+			}
+			return nil, err
+		}
+		d.log.Warn("ldap: bind had no answer, trying the next server", "server", c.srv.url, "next", next.srv.url, "err", err)
+		c = next
+	}
+}
+
+// bindNoSuchUser binds password to noSuchDN, for a user name no entry
+// matches, and returns only a failure of the directory (ErrUnavailable),
+// as a real user's bind would.
+func (d *Directory) bindNoSuchUser(ctx context.Context, password string) error {
+	c, err := d.users.get(ctx)
+	if err != nil {
+		return unavailable(err)
+	}
+	c, err = d.userBind(ctx, c, d.noSuchDN, password)
+	if c != nil {
+		d.users.put(c)
+	}
+	switch {
+	case err == nil:
+		d.log.Error("ldap: the directory accepted a bind to a DN that does not exist; check its configuration", "dn", d.noSuchDN)
+	case !isRejected(err):
+		return unavailable(fmt.Errorf("bind %s: %w", d.noSuchDN, err))
+	}
+	return nil
 }
 
 // findFailed maps a failed user search to Authenticate's result.
@@ -327,22 +427,68 @@ func (d *Directory) Lookup(ctx context.Context, user string) (Entry, error) {
 	return d.entry(e, true), nil
 }
 
-// Ping checks that a server answers the service account: readiness.
+// Ping checks that at least one server answers the service account:
+// readiness. Every server is probed at once, on a connection of its own
+// (dial, service bind, a base search), each within ldap.timeout and ctx;
+// the first answer ends the others. A probe leaves the servers' back-off
+// alone: it neither marks a server down nor ends its back-off, so a
+// probe's short deadline cannot take a healthy server out of the logins'
+// rotation.
 func (d *Directory) Ping(ctx context.Context) error {
 	if d.closed.Load() {
 		return unavailable(errClosed)
 	}
-	err := d.withService(ctx, func(c *conn) error {
-		return d.op(ctx, c, opPing, func(l *ldap.Conn) error {
-			_, err := l.Search(ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
-				1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(d.servers))
+	answered := make(chan struct{}, len(d.servers))
+	var wg sync.WaitGroup
+	for i, s := range d.servers {
+		wg.Go(func() {
+			if errs[i] = d.probe(ctx, s); errs[i] == nil {
+				answered <- struct{}{}
+			}
 		})
-	})
-	if err != nil {
-		return unavailable(err)
 	}
-	return nil
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-answered:
+		cancel()
+		<-done
+		return nil
+	case <-done:
+	}
+	select {
+	case <-answered: // the last probe to end answered
+		return nil
+	default:
+	}
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%s: %w", d.servers[i].url, err)
+	}
+	return unavailable(errors.Join(errs...))
+}
+
+// probe checks that s answers the service account, on a connection that
+// is closed afterwards.
+func (d *Directory) probe(ctx context.Context, s *server) error {
+	c, err := d.dialServer(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer c.l.Close()
+	c.probe = true
+	if err := d.op(ctx, c, opServiceBind, func(l *ldap.Conn) error {
+		return l.Bind(d.cfg.BindDN, d.cfg.BindPassword.Value())
+	}); err != nil {
+		return fmt.Errorf("service account bind: %w", err)
+	}
+	return d.op(ctx, c, opPing, func(l *ldap.Conn) error {
+		_, err := l.Search(ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil))
+		return err
+	})
 }
 
 // Close closes the pooled connections. Calls after Close fail with

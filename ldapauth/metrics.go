@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"outcome"})
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kakunin_ldap_dn_cache_lookups_total",
-		Help: "Lookups in the user-to-DN cache by result (hit, miss).",
+		Help: "Lookups in the user-to-DN cache by result (hit, miss); a name remembered as unknown is a hit.",
 	}, []string{"result"})
 	pool := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kakunin_ldap_pool_connections",

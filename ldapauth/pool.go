@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -58,6 +60,9 @@ func (s *server) markDown(now time.Time) {
 	s.failures++
 }
 
+// markUp ends a back-off. Only an LDAP answer proves a server up: a
+// server that accepts TCP connections and never answers must keep
+// backing off, so connecting is not enough.
 func (s *server) markUp() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,11 +73,30 @@ func (s *server) markUp() {
 // conn is a connection to one server.
 type conn struct {
 	l       *ldap.Conn
+	rx      *countingConn // the socket under l (under TLS, if any)
 	srv     *server
 	created time.Time
 	idle    time.Time // when it was last returned to its pool
 	reused  bool      // it came from the pool rather than a fresh dial
 	broken  bool      // an error left it in an unknown state: discard it
+	probe   bool      // a readiness probe's: leaves the server's health alone
+}
+
+// received is the number of bytes read from the server so far.
+func (c *conn) received() int64 { return c.rx.n.Load() }
+
+// countingConn counts the bytes the server sent, so that an operation
+// that failed can be told to have had no answer at all, not even a
+// partial or garbled one.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // pool keeps up to size connections open. Connections of the service
@@ -105,9 +129,17 @@ func newPool(d *Directory, name string, service bool, size int) *pool {
 // whole operation timeout.
 var errPoolExhausted = errors.New("all pooled connections busy")
 
+// errNoOtherServer is returned when every configured server is to be
+// avoided.
+var errNoOtherServer = errors.New("no other directory server configured")
+
 // get returns an idle connection, or dials a new one if the pool has room,
-// or waits for one to be returned.
-func (p *pool) get(ctx context.Context) (*conn, error) {
+// or waits for one to be returned. It never returns a connection to a
+// server in avoid: idle ones are closed, and the dial skips them.
+func (p *pool) get(ctx context.Context, avoid ...*server) (*conn, error) {
+	if len(avoid) > 0 && !slices.ContainsFunc(p.d.servers, func(s *server) bool { return !slices.Contains(avoid, s) }) {
+		return nil, errNoOtherServer
+	}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -120,7 +152,7 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 		}
 		select {
 		case c := <-p.idle:
-			if p.usable(c) {
+			if p.usable(c) && !slices.Contains(avoid, c.srv) {
 				c.reused = true
 				return c, nil
 			}
@@ -137,13 +169,13 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 		}
 		select {
 		case c := <-p.idle:
-			if p.usable(c) {
+			if p.usable(c) && !slices.Contains(avoid, c.srv) {
 				c.reused = true
 				return c, nil
 			}
 			p.discard(c)
 		case p.slots <- struct{}{}:
-			c, err := p.d.dial(ctx, p.service)
+			c, err := p.d.dial(ctx, p.service, avoid)
 			if err != nil {
 				<-p.slots
 				return nil, err
@@ -221,19 +253,28 @@ drain:
 	}
 }
 
-// dial connects to the first server that is not backing off (all of them,
-// in order, if every one is), and binds as the service account if asked.
-// A server that cannot be reached is backed off and the next one tried.
-func (d *Directory) dial(ctx context.Context, bindService bool) (*conn, error) {
+// dial connects to the first server not in avoid that is not backing off
+// (all of them, in order, if every one is), and binds as the service
+// account if asked. A server that cannot be reached is backed off and the
+// next one tried. A connection does not end a back-off: an answer does
+// (see op).
+func (d *Directory) dial(ctx context.Context, bindService bool, avoid []*server) (*conn, error) {
 	now := d.now()
-	order := make([]*server, 0, len(d.servers))
+	var order, backingOff []*server
 	for _, s := range d.servers {
-		if !s.down(now) {
+		switch {
+		case slices.Contains(avoid, s):
+		case s.down(now):
+			backingOff = append(backingOff, s)
+		default:
 			order = append(order, s)
 		}
 	}
 	if len(order) == 0 {
-		order = append(order, d.servers...)
+		order = backingOff
+	}
+	if len(order) == 0 {
+		return nil, errNoOtherServer
 	}
 	var errs []error
 	for _, s := range order {
@@ -258,7 +299,6 @@ func (d *Directory) dial(ctx context.Context, bindService bool) (*conn, error) {
 			}
 		}
 		if err == nil {
-			s.markUp()
 			return c, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s.url, err))
@@ -266,6 +306,7 @@ func (d *Directory) dial(ctx context.Context, bindService bool) (*conn, error) {
 			break // the caller gave up: not the server's fault
 		}
 		if dialFailed {
+			d.m.serverError(s.index, "dial")
 			s.markDown(d.now()) // (op has done so for a failed bind)
 		}
 		d.log.Warn("ldap: server failed", "server", s.url, "err", err)
@@ -281,22 +322,20 @@ func (d *Directory) dialServer(ctx context.Context, s *server) (*conn, error) {
 
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.DialTimeout)
 	defer cancel()
-	var (
-		raw net.Conn
-		err error
-	)
-	if s.ldaps {
-		td := &tls.Dialer{Config: s.tls}
-		raw, err = td.DialContext(dctx, "tcp", s.addr)
-	} else {
-		var nd net.Dialer
-		raw, err = nd.DialContext(dctx, "tcp", s.addr)
-	}
+	var nd net.Dialer
+	tcp, err := nd.DialContext(dctx, "tcp", s.addr)
 	if err != nil {
-		if ctx.Err() == nil {
-			d.m.serverError(s.index, "dial")
-		}
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	rx := &countingConn{Conn: tcp}
+	var raw net.Conn = rx
+	if s.ldaps {
+		tc := tls.Client(rx, s.tls)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			tcp.Close()
+			return nil, fmt.Errorf("dial: %w", err)
+		}
+		raw = tc
 	}
 	l := ldap.NewConn(raw, s.ldaps)
 	l.Start()
@@ -310,12 +349,11 @@ func (d *Directory) dialServer(ctx context.Context, s *server) (*conn, error) {
 		raw.SetDeadline(time.Time{})
 		if err != nil {
 			l.Close()
-			d.m.serverError(s.index, "dial")
 			return nil, fmt.Errorf("StartTLS: %w", err)
 		}
 	}
 	now := d.now()
-	return &conn{l: l, srv: s, created: now, idle: now}, nil
+	return &conn{l: l, rx: rx, srv: s, created: now, idle: now}, nil
 }
 
 // opTimeout is the time an operation may take: the configured timeout,
@@ -359,11 +397,20 @@ func (d *Directory) op(ctx context.Context, c *conn, name string, f func(*ldap.C
 		}
 		return nil
 	}
+	if err == nil || !isServerFailure(err) {
+		// The server answered.
+		if !c.probe {
+			c.srv.markUp()
+		}
+	}
 	if err == nil {
 		return nil
 	}
 	if !isExpectedResult(err) {
 		c.broken = true
+	}
+	if c.probe {
+		return err
 	}
 	if bounded && elapsed >= timeout && isServerFailure(err) {
 		// go-ldap's timeout, set to the caller's deadline, fired first.

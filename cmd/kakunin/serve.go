@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -159,18 +160,31 @@ func (a *app) start() error {
 	return nil
 }
 
-// ready answers 200 only when the directory and the store both answer.
+// readyTimeout bounds each readiness check on its own.
+const readyTimeout = 3 * time.Second
+
+// ready answers 200 only when the directory (at least one of its servers)
+// and the store both answer. The two are checked at once, each with its
+// own deadline, so a slow directory server cannot use up the store's.
 func (a *app) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	var problems []string
-	if err := a.dir.Ping(ctx); err != nil {
-		problems = append(problems, "directory: unreachable")
-		a.log.Warn("readiness: directory", "err", err)
+	check := func(ping func(context.Context) error) error {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		return ping(ctx)
 	}
-	if err := a.store.Ping(ctx); err != nil {
+	var dirErr, storeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { dirErr = check(a.dir.Ping) })
+	wg.Go(func() { storeErr = check(a.store.Ping) })
+	wg.Wait()
+	var problems []string
+	if dirErr != nil {
+		problems = append(problems, "directory: unreachable")
+		a.log.Warn("readiness: directory", "err", dirErr)
+	}
+	if storeErr != nil {
 		problems = append(problems, "store: unreachable")
-		a.log.Warn("readiness: store", "err", err)
+		a.log.Warn("readiness: store", "err", storeErr)
 	}
 	if len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
