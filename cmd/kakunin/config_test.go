@@ -149,6 +149,8 @@ flow:
 		{"NoEncryptionKeys", "  encryption:\n    keys:\n      - {id: k1, key: \"" + key + "\"}\n", "", "store.encryption.keys: "},
 		{"ShortEncryptionKey", key, shortKey, "store.encryption.keys[0].key: "},
 		{"InvalidUserPattern", `user_pattern: '^[0-9]{10}$'`, `user_pattern: '^[0-9{10}$'`, "flow.user_pattern: "},
+		{"HoldUserCapBelowApprovalCap", "flow:\n", "flow:\n  hold: {max_per_approval: 5, max_per_user: 2}\n", "flow.hold.max_per_user: "},
+		{"HoldApprovalCapZero", "flow:\n", "flow:\n  hold: {max_per_approval: -1}\n", "flow.hold.max_per_approval: "},
 		{"PlainSMTPToARemoteHost", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, tls: none}\nflow:\n", "portal.smtp.tls: "},
 		{"SMTPUserWithoutPassword", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, username: mfa}\nflow:\n", "portal.smtp.password: "},
 		{"OwnMailDomain", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  own_mail_domains: [\"@example.ac.jp\"]\nflow:\n", "portal.own_mail_domains[0]: "},
