@@ -178,11 +178,22 @@ func stateKey(s string) string {
 	return "s:" + base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
-// identityKey is the approval key of a first-round request: the same user
-// at the same gateway and station, whichever server the gateway asks.
+// identityKey is the approval key of a first-round request: what only a
+// copy of this very sign-in shares, whichever server the gateway asks. A
+// gateway that retransmits keeps the Identifier and the Request
+// Authenticator (RFC 2865 section 3, RFC 5080 section 2.2.1); one that
+// fails over to another server may compute a new Request Authenticator,
+// but keeps its own session identifier when it sends one. The user, the
+// gateway and the station alone do not tell two sign-ins apart (two people
+// behind one NAT, or someone else who has the password): they would ride
+// on one approval.
 func identityKey(req *Request) string {
+	same := "request:" + req.RequestID
+	if req.SessionID != "" {
+		same = "session:" + req.SessionID
+	}
 	h := sha256.New()
-	for _, s := range []string{req.UserName, req.ClientAddr.String(), req.NASIdentifier, req.CallingStationID} {
+	for _, s := range []string{req.UserName, req.ClientAddr.String(), req.NASIdentifier, req.CallingStationID, same} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -208,7 +219,8 @@ func (e *Engine) node() string { return e.cfg.Hold.NodeName + "/" + e.boot }
 // attach finds an approval a copy of this request already started (a
 // retransmit that reached this node after the gateway failed over, or a
 // retransmit after the first copy's answer was lost) and waits for it or
-// returns its outcome. ok is false when there is none to attach to.
+// returns its outcome. ok is false when there is none to attach to. key
+// holds what proves the copy is the same sign-in (identityKey, stateKey).
 func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.Time) (Decision, bool) {
 	a, err := e.st.FindApproval(ctx, key, req.RequestID, now)
 	if err != nil {
@@ -221,12 +233,6 @@ func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.
 		return Decision{}, false
 	}
 	sameRequest := a.RequestID != "" && a.RequestID == req.RequestID
-	if strings.HasPrefix(key, "i:") && req.CallingStationID == "" && !sameRequest {
-		// Without a station to tell two sign-ins apart, only a copy of
-		// the very packet may wait for the approval: another sign-in
-		// with the same password would otherwise ride on the user's.
-		return Decision{}, false
-	}
 	switch {
 	case !e.mayAttach(a):
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgInterrupted), Reason: "interrupted", Method: a.Kind}, true

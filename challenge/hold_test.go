@@ -954,3 +954,66 @@ func TestOneUsersHeldRequestsAreCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestAnotherSignInFromTheSameStationGetsItsOwnApproval: two different
+// Access-Requests of one user from the same gateway and station (two
+// people behind one NAT, or someone else with the password) are two
+// sign-ins: each gets its own call, and approving the first accepts only
+// the first. Before, the second attached to the first's approval and both
+// were accepted by one answer.
+func TestAnotherSignInFromTheSameStationGetsItsOwnApproval(t *testing.T) {
+	for _, session := range []string{"", "with Acct-Session-Id"} {
+		t.Run(strings.ReplaceAll(session+" ", " ", "_"), func(t *testing.T) {
+			f := newHoldFixture(t)
+			first, second := request(callUser, "pw", nil, "r1"), request(callUser, "pw", nil, "r2")
+			if session != "" {
+				first.SessionID, second.SessionID = "nas-session-1", "nas-session-2"
+			}
+			heldA := async(f.e, first)
+			f.waitCalls(1)
+			heldB := async(f.e, second)
+			calls := f.waitCalls(2)
+			f.twilio.Press(calls[0], "#", f.client)
+			if d := get(t, heldA); d.Outcome != challenge.Accept {
+				t.Fatalf("first sign-in: %+v", d)
+			}
+			select {
+			case d := <-heldB:
+				t.Fatalf("the second sign-in was answered by the first's approval: %+v", d)
+			default:
+			}
+			f.twilio.Press(calls[1], "1", f.client)
+			if d := get(t, heldB); d.Outcome != challenge.Reject || d.Reason != "denied" {
+				t.Errorf("second sign-in: %+v, want denied by its own call", d)
+			}
+		})
+	}
+}
+
+// TestFailoverCopyWithNewAuthenticatorAttaches: a gateway that fails over
+// to another node may send the sign-in with a new Request Authenticator
+// (another RequestID) but keeps its Acct-Session-Id: the copy waits for
+// the same approval, and no second call is placed.
+func TestFailoverCopyWithNewAuthenticatorAttaches(t *testing.T) {
+	f := newHoldFixture(t)
+	cfgB := f.cfg
+	cfgB.Hold.NodeName = "node-b"
+	b := f.engine(f.open(), cfgB)
+	first := request(callUser, "pw", nil, "r1")
+	first.SessionID = "nas-session-7"
+	heldA := async(f.e, first)
+	c := f.waitCalls(1)[0]
+	failover := request(callUser, "pw", nil, "r1-at-b")
+	failover.SessionID = "nas-session-7"
+	heldB := async(b, failover)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(f.twilio.Calls()); n != 1 {
+		t.Fatalf("%d calls after the failover, want 1", n)
+	}
+	f.twilio.Press(c, "#", f.client)
+	for name, ch := range map[string]chan challenge.Decision{"first": heldA, "failover copy": heldB} {
+		if d := get(t, ch); d.Outcome != challenge.Accept {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
 
 	"kakunin/challenge"
 )
@@ -382,6 +383,9 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		CallingStationID: string(p.Get(rfc2865.CallingStationID_Type)),
 		NASIdentifier:    string(p.Get(rfc2865.NASIdentifier_Type)),
 		RequestID:        hex.EncodeToString(r.auth[:]),
+		// What a gateway keeps of a sign-in when it fails over to
+		// another server, where it may compute a new authenticator.
+		SessionID: string(p.Get(rfc2866.AcctSessionID_Type)),
 	}
 	pw, hasPassword := p.Lookup(rfc2865.UserPassword_Type)
 	if hasPassword {
