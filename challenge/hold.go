@@ -42,6 +42,8 @@ type watcher struct {
 	// (flow.hold.max_per_approval, flow.hold.max_per_user).
 	perApproval map[string]int
 	perUser     map[string]int
+	// ended are the approvals whose requests were answered at shutdown.
+	ended map[string]store.Approval
 }
 
 func newWatcher() *watcher {
@@ -105,6 +107,28 @@ func (w *watcher) notify(a store.Approval) {
 		default: // already told
 		}
 	}
+}
+
+// ending notes an approval whose held request was answered because the
+// transport stopped; takeEnding returns each such approval once.
+func (w *watcher) ending(a store.Approval) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended == nil {
+		w.ended = map[string]store.Approval{}
+	}
+	w.ended[a.ID] = a
+}
+
+func (w *watcher) takeEnding() []store.Approval {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]store.Approval, 0, len(w.ended))
+	for _, a := range w.ended {
+		out = append(out, a)
+	}
+	w.ended = nil
+	return out
 }
 
 func (w *watcher) count() int {
@@ -300,11 +324,54 @@ func (e *Engine) hold(ctx context.Context, req *Request, a store.Approval, now t
 			return e.outcome(got)
 		case <-t.C:
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), ErrShuttingDown) {
+				select {
+				case got := <-ch: // decided just now: that answer stands
+					return e.outcome(got)
+				default:
+				}
+				// Answer at once, and leave the store to Shutdown: a
+				// node stopping with thousands held must answer them
+				// all within its grace, not write each first.
+				e.watch.ending(a)
+				return Decision{Outcome: Reject, Messages: e.msgs.render(msgShutdown), Reason: "shutdown", Method: a.Kind}
+			}
 		}
-		// No answer in time, or the server is stopping: close the
+		// No answer in time, or the request's deadline passed: close the
 		// approval, so that a late approval cannot count.
 		return e.outcome(e.close(ctx, a, store.ApprovalTimeout))
 	}}
+}
+
+// ErrShuttingDown is the cause (context.Cause) a transport that stops
+// cancels held requests' contexts with: they are answered at once with a
+// reject that asks the user to try again (reason "shutdown"), and
+// Shutdown then fails their approvals in the store.
+var ErrShuttingDown = errors.New("server shutting down")
+
+// Shutdown fails the approvals of the requests answered because the
+// transport stopped (ErrShuttingDown), so that none stays pending until
+// this node restarts and none turns into an accept later. Call it after
+// the transport has stopped and before the store is closed. It returns
+// how many approvals it failed.
+func (e *Engine) Shutdown(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	for _, a := range e.watch.takeEnding() {
+		got, changed, err := e.st.DecideApproval(ctx, a.ID, store.ApprovalFailed, e.now())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fail approval %s: %w", a.ID, err))
+			continue
+		}
+		if changed {
+			n++
+			e.m.approvals.WithLabelValues(got.Kind, string(store.ApprovalFailed)).Inc()
+		}
+	}
+	if n > 0 {
+		e.log.Info("approvals of requests answered at shutdown failed", "approvals", n)
+	}
+	return n, errors.Join(errs...)
 }
 
 // close decides a pending approval as status and returns where it stands

@@ -295,3 +295,66 @@ store:
 		}
 	}
 }
+
+// TestCheckConfigWarnsWhenTheHoldOutlivesTheShutdownGrace: with push
+// approvals on and flow.hold.timeout longer than serve's -shutdown-grace,
+// check-config warns on stderr (a restart would cut such holds short);
+// stdout stays the configuration, and with a long enough grace there is no
+// warning.
+func TestCheckConfigWarnsWhenTheHoldOutlivesTheShutdownGrace(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	cert, tlsKey, _ := testenv.TLSFiles(t)
+	dir := t.TempDir()
+	path := writeFile(t, dir, "kakunin.yaml", fmt.Sprintf(`radius:
+  listen: ["127.0.0.1:1812"]
+  clients:
+    - name: vpn-gw
+      addresses: [192.0.2.10]
+      secret: "base-shared-secret-0f9e"
+ldap:
+  urls: [ldaps://ldap.example.ac.jp]
+  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
+  bind_password: "base-bind-password-77aa"
+  base_dn: ou=people,dc=example,dc=ac,dc=jp
+store:
+  driver: sqlite
+  path: %s
+  encryption:
+    keys:
+      - {id: k1, key: %q}
+flow:
+  hold: {timeout: 60s}
+push:
+  webhook: {url: "https://push.example.ac.jp/send", secret: "push-gateway-secret-0123456789abcdef"}
+callbacks:
+  listen: 127.0.0.1:8443
+  public_url: https://mfa.example.ac.jp:8443
+  signing_key: "callback-signing-key-for-the-test-0123456789"
+  tls_cert_file: %s
+  tls_key_file: %s
+`, filepath.Join(dir, "kakunin.db"), key, cert, tlsKey))
+	for _, tc := range []struct {
+		grace string
+		warn  bool
+	}{{"30s", true}, {"60s", false}, {"", false}} { // "": serve's default, 90s
+		t.Run("grace "+tc.grace, func(t *testing.T) {
+			args := []string{"check-config", "-config", path}
+			if tc.grace != "" {
+				args = append(args, "-shutdown-grace", tc.grace)
+			}
+			cmd := exec.Command(kakuninBinary(t), args...)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("check-config: %v\n%s%s", err, stdout.String(), stderr.String())
+			}
+			warned := strings.Contains(stderr.String(), "warning: flow.hold.timeout: 1m0s is longer than -shutdown-grace")
+			if warned != tc.warn {
+				t.Errorf("warned %v, want %v; stderr:\n%s", warned, tc.warn, stderr.String())
+			}
+			if strings.Contains(stdout.String(), "warning") {
+				t.Errorf("a warning on stdout, which is the configuration:\n%s", stdout.String())
+			}
+		})
+	}
+}
