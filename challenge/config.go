@@ -26,6 +26,8 @@ import (
 //	  hold:                           # push and voice approvals hold the Access-Request
 //	    timeout: 60s                  # keep it under the gateway's RADIUS timeout
 //	    node_name: vpn-mfa-1          # unique per node (default: the host name)
+//	    max_per_approval: 4           # requests this node holds for one approval
+//	    max_per_user: 8               # requests this node holds for one user
 //	  push:
 //	    number_matching: true         # the VPN prompt shows a number to pick on the phone
 //	    max_per_user: 5               # pushes per user per window (MFA fatigue)
@@ -63,6 +65,14 @@ type HoldConfig struct {
 	// NodeName names this node in the store, so that after a restart it
 	// fails the approvals its earlier run held. Unique per node.
 	NodeName string `yaml:"node_name"`
+	// MaxPerApproval caps the requests this node holds for one approval:
+	// the request that started it and its copies (a gateway that fails
+	// over and back). MaxPerUser caps the requests it holds for one user,
+	// over all of the user's approvals. Beyond either only the new request
+	// is refused ("busy"): one user cannot fill radius.max_held, and the
+	// approval and the requests already waiting for it go on.
+	MaxPerApproval int `yaml:"max_per_approval"`
+	MaxPerUser     int `yaml:"max_per_user"`
 }
 
 // PushConfig governs push approvals.
@@ -135,6 +145,12 @@ func (c *Config) SetDefaults() {
 	if c.Hold.NodeName == "" {
 		c.Hold.NodeName, _ = os.Hostname()
 	}
+	if c.Hold.MaxPerApproval == 0 {
+		c.Hold.MaxPerApproval = 4
+	}
+	if c.Hold.MaxPerUser == 0 {
+		c.Hold.MaxPerUser = 8
+	}
 	if c.Push.NumberMatching == nil {
 		on := true
 		c.Push.NumberMatching = &on
@@ -194,6 +210,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Hold.NodeName == "" || strings.ContainsAny(c.Hold.NodeName, "/\x00") || len(c.Hold.NodeName) > 64 {
 		return fmt.Errorf("hold.node_name: %q must be 1 to 64 characters without '/' (the host name could not be read: set it)", c.Hold.NodeName)
+	}
+	if c.Hold.MaxPerApproval < 1 || c.Hold.MaxPerApproval > 100 {
+		return fmt.Errorf("hold.max_per_approval: %d is outside 1..100", c.Hold.MaxPerApproval)
+	}
+	if c.Hold.MaxPerUser < c.Hold.MaxPerApproval || c.Hold.MaxPerUser > 1000 {
+		return fmt.Errorf("hold.max_per_user: %d is outside hold.max_per_approval (%d)..1000", c.Hold.MaxPerUser, c.Hold.MaxPerApproval)
 	}
 	if c.Push.MaxPerUser < 1 || c.Push.MaxPerUser > 20 {
 		return fmt.Errorf("push.max_per_user: %d is outside 1..20", c.Push.MaxPerUser)

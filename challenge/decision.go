@@ -24,6 +24,11 @@ type Request struct {
 	// reaches another node after the gateway failed over can learn the
 	// outcome of an approval the first copy started.
 	RequestID string
+	// SessionID is the gateway's own identifier of the sign-in, when the
+	// Access-Request carries one (the transport uses Acct-Session-Id): a
+	// gateway that fails over to another server keeps it even where it
+	// computes a new Request Authenticator. Empty when absent.
+	SessionID string
 	// Hold is called by the flow before it waits for a push or a call to
 	// be approved, up to flow.hold.timeout: the transport stops counting
 	// the request against its limit of decisions in flight. It reports

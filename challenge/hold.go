@@ -38,10 +38,40 @@ const (
 type watcher struct {
 	mu      sync.Mutex
 	waiting map[string]map[chan store.Approval]struct{}
+	// Requests held on this node, by approval and by user
+	// (flow.hold.max_per_approval, flow.hold.max_per_user).
+	perApproval map[string]int
+	perUser     map[string]int
+	// ended are the approvals whose requests were answered at shutdown.
+	ended map[string]store.Approval
 }
 
 func newWatcher() *watcher {
-	return &watcher{waiting: map[string]map[chan store.Approval]struct{}{}}
+	return &watcher{waiting: map[string]map[chan store.Approval]struct{}{},
+		perApproval: map[string]int{}, perUser: map[string]int{}}
+}
+
+// take counts one more request held for approval id of user, unless that
+// would pass maxApproval for the approval or maxUser for the user.
+// release gives the place back; calling it again does nothing.
+func (w *watcher) take(user, id string, maxApproval, maxUser int) (release func(), ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.perApproval[id] >= maxApproval || w.perUser[user] >= maxUser {
+		return nil, false
+	}
+	w.perApproval[id]++
+	w.perUser[user]++
+	return sync.OnceFunc(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.perApproval[id]--; w.perApproval[id] <= 0 {
+			delete(w.perApproval, id)
+		}
+		if w.perUser[user]--; w.perUser[user] <= 0 {
+			delete(w.perUser, user)
+		}
+	}), true
 }
 
 func (w *watcher) register(id string) chan store.Approval {
@@ -77,6 +107,28 @@ func (w *watcher) notify(a store.Approval) {
 		default: // already told
 		}
 	}
+}
+
+// ending notes an approval whose held request was answered because the
+// transport stopped; takeEnding returns each such approval once.
+func (w *watcher) ending(a store.Approval) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended == nil {
+		w.ended = map[string]store.Approval{}
+	}
+	w.ended[a.ID] = a
+}
+
+func (w *watcher) takeEnding() []store.Approval {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]store.Approval, 0, len(w.ended))
+	for _, a := range w.ended {
+		out = append(out, a)
+	}
+	w.ended = nil
+	return out
 }
 
 func (w *watcher) count() int {
@@ -150,11 +202,22 @@ func stateKey(s string) string {
 	return "s:" + base64.RawURLEncoding.EncodeToString(h[:18])
 }
 
-// identityKey is the approval key of a first-round request: the same user
-// at the same gateway and station, whichever server the gateway asks.
+// identityKey is the approval key of a first-round request: what only a
+// copy of this very sign-in shares, whichever server the gateway asks. A
+// gateway that retransmits keeps the Identifier and the Request
+// Authenticator (RFC 2865 section 3, RFC 5080 section 2.2.1); one that
+// fails over to another server may compute a new Request Authenticator,
+// but keeps its own session identifier when it sends one. The user, the
+// gateway and the station alone do not tell two sign-ins apart (two people
+// behind one NAT, or someone else who has the password): they would ride
+// on one approval.
 func identityKey(req *Request) string {
+	same := "request:" + req.RequestID
+	if req.SessionID != "" {
+		same = "session:" + req.SessionID
+	}
 	h := sha256.New()
-	for _, s := range []string{req.UserName, req.ClientAddr.String(), req.NASIdentifier, req.CallingStationID} {
+	for _, s := range []string{req.UserName, req.ClientAddr.String(), req.NASIdentifier, req.CallingStationID, same} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -180,7 +243,8 @@ func (e *Engine) node() string { return e.cfg.Hold.NodeName + "/" + e.boot }
 // attach finds an approval a copy of this request already started (a
 // retransmit that reached this node after the gateway failed over, or a
 // retransmit after the first copy's answer was lost) and waits for it or
-// returns its outcome. ok is false when there is none to attach to.
+// returns its outcome. ok is false when there is none to attach to. key
+// holds what proves the copy is the same sign-in (identityKey, stateKey).
 func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.Time) (Decision, bool) {
 	a, err := e.st.FindApproval(ctx, key, req.RequestID, now)
 	if err != nil {
@@ -193,41 +257,63 @@ func (e *Engine) attach(ctx context.Context, req *Request, key string, now time.
 		return Decision{}, false
 	}
 	sameRequest := a.RequestID != "" && a.RequestID == req.RequestID
-	if strings.HasPrefix(key, "i:") && req.CallingStationID == "" && !sameRequest {
-		// Without a station to tell two sign-ins apart, only a copy of
-		// the very packet may wait for the approval: another sign-in
-		// with the same password would otherwise ride on the user's.
-		return Decision{}, false
-	}
 	switch {
 	case !e.mayAttach(a):
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgInterrupted), Reason: "interrupted", Method: a.Kind}, true
 	case a.Status == store.ApprovalPending:
 		e.log.Info("request attached to a pending approval", "user", a.UserID, "kind", a.Kind, "started_by", a.Node)
-		return e.hold(ctx, req, a, now), true
+		return e.hold(ctx, req, a, now, nil), true
 	case sameRequest:
 		return e.outcome(a), true
 	}
 	return Decision{}, false
 }
 
+// reserveHold takes a place for req to wait for approval a: first under
+// this node's caps per approval and per user, then in the transport
+// (radius.max_held). Refused, it holds nothing and nothing else changes:
+// the approval and the requests already waiting for it go on, and only
+// this request is told the service is busy.
+func (e *Engine) reserveHold(req *Request, a store.Approval) (release func(), ok bool) {
+	release, ok = e.watch.take(a.UserID, a.ID, e.cfg.Hold.MaxPerApproval, e.cfg.Hold.MaxPerUser)
+	if !ok {
+		e.log.Warn("request not held: too many held for this approval or user", "user", a.UserID, "kind", a.Kind,
+			"max_per_approval", e.cfg.Hold.MaxPerApproval, "max_per_user", e.cfg.Hold.MaxPerUser)
+		return nil, false
+	}
+	if req.Hold != nil && !req.Hold() {
+		release()
+		return nil, false
+	}
+	return release, true
+}
+
+func (e *Engine) busy(kind string) Decision {
+	return Decision{Outcome: Reject, Messages: e.msgs.render(msgBusy), Reason: "busy", Method: kind}
+}
+
 // hold returns a Hold decision whose Wait waits for the approval's
-// outcome, at most until it expires or the hold timeout. Everything that
-// needs the directory, the store or a deep stack is done here, on the
+// outcome, at most until it expires or the hold timeout. release is the
+// place reserveHold took for the request, nil to take it here. Everything
+// that needs the directory, the store or a deep stack is done here, on the
 // deciding goroutine; Wait only selects on a channel and a timer, so a
 // goroutine per held request stays small.
-func (e *Engine) hold(ctx context.Context, req *Request, a store.Approval, now time.Time) Decision {
-	if req.Hold != nil && !req.Hold() {
-		e.close(ctx, a, store.ApprovalFailed)
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgBusy), Reason: "busy", Method: a.Kind}
+func (e *Engine) hold(ctx context.Context, req *Request, a store.Approval, now time.Time, release func()) Decision {
+	if release == nil {
+		var ok bool
+		if release, ok = e.reserveHold(req, a); !ok {
+			return e.busy(a.Kind)
+		}
 	}
 	ch, decided, stop := e.watch.subscribe(ctx, e.st, a.ID)
 	if decided != nil {
 		stop()
+		release()
 		return e.outcome(*decided)
 	}
 	wait := min(a.ExpiresAt.Sub(now), e.cfg.Hold.Timeout)
 	return Decision{Outcome: Hold, Method: a.Kind, Reason: "held", Wait: func(ctx context.Context) Decision {
+		defer release()
 		defer stop()
 		e.m.held.Inc()
 		defer e.m.held.Dec()
@@ -238,11 +324,54 @@ func (e *Engine) hold(ctx context.Context, req *Request, a store.Approval, now t
 			return e.outcome(got)
 		case <-t.C:
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), ErrShuttingDown) {
+				select {
+				case got := <-ch: // decided just now: that answer stands
+					return e.outcome(got)
+				default:
+				}
+				// Answer at once, and leave the store to Shutdown: a
+				// node stopping with thousands held must answer them
+				// all within its grace, not write each first.
+				e.watch.ending(a)
+				return Decision{Outcome: Reject, Messages: e.msgs.render(msgShutdown), Reason: "shutdown", Method: a.Kind}
+			}
 		}
-		// No answer in time, or the server is stopping: close the
+		// No answer in time, or the request's deadline passed: close the
 		// approval, so that a late approval cannot count.
 		return e.outcome(e.close(ctx, a, store.ApprovalTimeout))
 	}}
+}
+
+// ErrShuttingDown is the cause (context.Cause) a transport that stops
+// cancels held requests' contexts with: they are answered at once with a
+// reject that asks the user to try again (reason "shutdown"), and
+// Shutdown then fails their approvals in the store.
+var ErrShuttingDown = errors.New("server shutting down")
+
+// Shutdown fails the approvals of the requests answered because the
+// transport stopped (ErrShuttingDown), so that none stays pending until
+// this node restarts and none turns into an accept later. Call it after
+// the transport has stopped and before the store is closed. It returns
+// how many approvals it failed.
+func (e *Engine) Shutdown(ctx context.Context) (int, error) {
+	n := 0
+	var errs []error
+	for _, a := range e.watch.takeEnding() {
+		got, changed, err := e.st.DecideApproval(ctx, a.ID, store.ApprovalFailed, e.now())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fail approval %s: %w", a.ID, err))
+			continue
+		}
+		if changed {
+			n++
+			e.m.approvals.WithLabelValues(got.Kind, string(store.ApprovalFailed)).Inc()
+		}
+	}
+	if n > 0 {
+		e.log.Info("approvals of requests answered at shutdown failed", "approvals", n)
+	}
+	return n, errors.Join(errs...)
 }
 
 // close decides a pending approval as status and returns where it stands
@@ -328,10 +457,16 @@ func pushLabel(lang string, m store.Method) string {
 // answers the challenge is held; without, this request is held.
 func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge, o option, opts []option, numberMatching bool, now time.Time) Decision {
 	others := without(opts, o)
-	if !numberMatching && req.Hold != nil && !req.Hold() {
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgBusy), Reason: "busy", Method: kindPush}
-	}
 	a := e.newApproval(req, c, o.m, kindPush, holdKey(req), e.cfg.Hold.Timeout, now)
+	// Without number matching this request is held: take its place
+	// before anything reaches the phone.
+	release := func() {}
+	if !numberMatching {
+		var ok bool
+		if release, ok = e.reserveHold(req, a); !ok {
+			return e.busy(kindPush)
+		}
+	}
 	if numberMatching {
 		state, err := newState()
 		if err != nil {
@@ -348,9 +483,11 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 	}
 	ok, err := e.st.CreateApproval(ctx, a, e.cfg.Push.MaxPerUser, now.Add(-e.cfg.Push.Window))
 	if err != nil {
+		release()
 		return e.unavailable(req, "store_error", err)
 	}
 	if !ok {
+		release()
 		e.m.pushLimited.Inc()
 		if len(others) > 0 {
 			return e.offer(ctx, req, c, others, e.msgs.render(msgPushLimited), "push_limited", now)
@@ -358,6 +495,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgPushLimited), Reason: "push_limited", Method: kindPush}
 	}
 	if err := e.sendPush(ctx, a, o.m); err != nil {
+		release()
 		e.close(ctx, a, store.ApprovalFailed)
 		if len(others) > 0 {
 			return e.offer(ctx, req, c, others, e.msgs.render(msgPushFailed), "push_failed", now)
@@ -365,7 +503,7 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgPushFailed), Reason: "push_failed", Method: kindPush}
 	}
 	if !numberMatching {
-		return e.hold(ctx, req, a, now)
+		return e.hold(ctx, req, a, now, release)
 	}
 	c.Kind, c.MethodID, c.Secret, c.ExpiresAt = kindPush, o.m.ID, []byte(a.ID), a.ExpiresAt
 	prompt := e.msgs.renderWith(msgPushPrompt, map[string]string{"label": pushLabel(e.cfg.Languages[0], o.m), "number": fmt.Sprint(a.Number)})
@@ -423,29 +561,33 @@ func (e *Engine) resumePush(ctx context.Context, req *Request, c store.Challenge
 	if a.Status != store.ApprovalPending {
 		return e.outcome(a)
 	}
-	return e.hold(ctx, req, a, now)
+	return e.hold(ctx, req, a, now, nil)
 }
 
 // startCall calls the phone and holds the request until the call's
 // outcome.
 func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge, o option, opts []option, now time.Time) Decision {
 	m, others := o.m, without(opts, o)
-	if req.Hold != nil && !req.Hold() {
-		return Decision{Outcome: Reject, Messages: e.msgs.render(msgBusy), Reason: "busy", Method: kindCall}
+	a := e.newApproval(req, c, m, kindCall, holdKey(req), e.cfg.Hold.Timeout, now)
+	release, held := e.reserveHold(req, a)
+	if !held {
+		return e.busy(kindCall)
 	}
 	ok, err := e.st.ReserveSend(ctx, c.UserID, m.ID, now, e.sendLimits())
 	if err != nil {
+		release()
 		return e.unavailable(req, "store_error", err)
 	}
 	if !ok {
+		release()
 		e.m.smsLimited.Inc()
 		if len(others) > 0 {
 			return e.offer(ctx, req, c, others, e.msgs.render(msgCallLimited), "call_limited", now)
 		}
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCallLimited), Reason: "call_limited", Method: kindCall}
 	}
-	a := e.newApproval(req, c, m, kindCall, holdKey(req), e.cfg.Hold.Timeout, now)
 	if _, err := e.st.CreateApproval(ctx, a, 0, time.Time{}); err != nil {
+		release()
 		return e.unavailable(req, "store_error", err)
 	}
 	lang := e.userLanguage(ctx, a.UserID)
@@ -468,13 +610,14 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 	if err != nil {
 		e.m.providerErrors.WithLabelValues("voice").Inc()
 		e.log.Error("call not placed", "user", a.UserID, "method", m.ID, "to", MaskPhone(m.Phone), "err", err)
+		release()
 		e.close(ctx, a, store.ApprovalFailed)
 		if len(others) > 0 {
 			return e.offer(ctx, req, c, others, e.msgs.render(msgCallFailed), "call_failed", now)
 		}
 		return Decision{Outcome: Reject, Messages: e.msgs.render(msgCallFailed), Reason: "call_failed", Method: kindCall}
 	}
-	return e.hold(ctx, req, a, now)
+	return e.hold(ctx, req, a, now, release)
 }
 
 // Choices are the three numbers a number-matching notification offers,

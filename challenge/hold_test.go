@@ -799,3 +799,221 @@ func TestWithoutStationOnlyTheSamePacketAttaches(t *testing.T) {
 		t.Errorf("the other sign-in: %+v", d)
 	}
 }
+
+// transport stands in for radius.Server's side of Request.Hold: at most
+// max requests held at once (radius.max_held), each until its Wait returns.
+type transport struct {
+	mu        sync.Mutex
+	held, max int
+}
+
+// authenticate runs one request as the server does: a Hold decision is
+// waited for in the background. The channel gets the answer; held says
+// whether the request was held.
+func (tr *transport) authenticate(e *challenge.Engine, req *challenge.Request) (answer chan challenge.Decision, held bool) {
+	took := false
+	req.Hold = func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if took {
+			return true
+		}
+		if tr.held >= tr.max {
+			return false
+		}
+		tr.held++
+		took = true
+		return true
+	}
+	release := func() {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if took {
+			tr.held--
+			took = false
+		}
+	}
+	answer = make(chan challenge.Decision, 1)
+	d := e.Authenticate(context.Background(), req)
+	if d.Outcome != challenge.Hold || !req.Hold() {
+		release()
+		answer <- d
+		return answer, false
+	}
+	go func() {
+		d := d.Wait(context.Background())
+		release()
+		answer <- d
+	}()
+	return answer, true
+}
+
+// TestCopiesOverTheCapAreBusyAndTheApprovalGoesOn floods one user's held
+// sign-in with copies (50, then 70, with radius.max_held 50): only the
+// copies over flow.hold.max_per_approval are refused, as busy; another
+// user's push is still held, and the approval and the copies held for it
+// go on to the user's answer. Before, the copies filled max_held (the
+// other user got busy) and the one that overflowed it failed the approval
+// under all of them (interrupted).
+func TestCopiesOverTheCapAreBusyAndTheApprovalGoesOn(t *testing.T) {
+	for _, copies := range []int{50, 70} {
+		t.Run(strconv.Itoa(copies), func(t *testing.T) {
+			f := newHoldFixture(t, func(c *challenge.Config) {
+				off := false
+				c.Push.NumberMatching = &off
+				c.Hold.Timeout = time.Minute
+			})
+			tr := &transport{max: 50}
+			var held []chan challenge.Decision
+			busy := 0
+			for i := range copies {
+				ch, ok := tr.authenticate(f.e, request(pushOnly, "pw", nil, "r1"))
+				if ok {
+					held = append(held, ch)
+					continue
+				}
+				if d := <-ch; d.Outcome != challenge.Reject || d.Reason != "busy" {
+					t.Fatalf("copy %d: %+v, want held or busy", i, d)
+				}
+				busy++
+				if i == 0 {
+					t.Fatal("the first request was not held")
+				}
+			}
+			if len(held) != f.cfg.Hold.MaxPerApproval || busy != copies-len(held) {
+				t.Fatalf("%d held, %d busy; want %d held (flow.hold.max_per_approval)", len(held), busy, f.cfg.Hold.MaxPerApproval)
+			}
+			p := f.waitPushes(1)[0]
+			if a, err := f.st.GetApproval(context.Background(), p.ID); err != nil || a.Status != store.ApprovalPending {
+				t.Fatalf("the flooded approval: %s %v, want pending", a.Status, err)
+			}
+
+			// Another user's push is still held.
+			menu := f.e.Authenticate(context.Background(), request(pushUser, "pw", nil, "u1"))
+			if menu.Outcome != challenge.Challenge {
+				t.Fatalf("other user's menu: %+v", menu)
+			}
+			other, ok := tr.authenticate(f.e, request(pushUser, "1", menu.State, "u2"))
+			if !ok {
+				t.Fatalf("another user's push was not held: %+v", <-other)
+			}
+			pushes := f.waitPushes(2)
+
+			f.gw.answer(f.client, p, "approve", 0)
+			for i, ch := range held {
+				if d := get(t, ch); d.Outcome != challenge.Accept {
+					t.Errorf("held copy %d: %+v, want accept", i, d)
+				}
+			}
+			f.gw.answer(f.client, pushes[1], "deny", 0)
+			if d := get(t, other); d.Outcome != challenge.Reject || d.Reason != "denied" {
+				t.Errorf("other user: %+v, want denied", d)
+			}
+		})
+	}
+}
+
+// TestOneUsersHeldRequestsAreCapped: over flow.hold.max_per_user, a new
+// sign-in of that user is busy, and what the user has held goes on.
+func TestOneUsersHeldRequestsAreCapped(t *testing.T) {
+	f := newHoldFixture(t, func(c *challenge.Config) {
+		off := false
+		c.Push.NumberMatching = &off
+		c.Hold.MaxPerApproval, c.Hold.MaxPerUser = 2, 3
+	})
+	tr := &transport{max: 50}
+	var held []chan challenge.Decision
+	signIn := func(id string) *challenge.Request {
+		r := request(pushOnly, "pw", nil, id)
+		r.CallingStationID = "station-" + id
+		return r
+	}
+	for _, id := range []string{"r1", "r1", "r2"} { // a sign-in and its copy, another sign-in
+		ch, ok := tr.authenticate(f.e, signIn(id))
+		if !ok {
+			t.Fatalf("request %s not held: %+v", id, <-ch)
+		}
+		held = append(held, ch)
+	}
+	pushes := f.waitPushes(2)
+	for _, id := range []string{"r2", "r3"} {
+		ch, ok := tr.authenticate(f.e, signIn(id))
+		if d := <-ch; ok || d.Outcome != challenge.Reject || d.Reason != "busy" {
+			t.Fatalf("request %s over the user's cap: held %v, %+v; want busy", id, ok, d)
+		}
+	}
+	if n := len(f.gw.pushes()); n != 2 {
+		t.Errorf("%d pushes, want 2: a request refused as busy sends none", n)
+	}
+	for _, p := range pushes {
+		f.gw.answer(f.client, p, "approve", 0)
+	}
+	for i, ch := range held {
+		if d := get(t, ch); d.Outcome != challenge.Accept {
+			t.Errorf("held request %d: %+v, want accept", i, d)
+		}
+	}
+}
+
+// TestAnotherSignInFromTheSameStationGetsItsOwnApproval: two different
+// Access-Requests of one user from the same gateway and station (two
+// people behind one NAT, or someone else with the password) are two
+// sign-ins: each gets its own call, and approving the first accepts only
+// the first. Before, the second attached to the first's approval and both
+// were accepted by one answer.
+func TestAnotherSignInFromTheSameStationGetsItsOwnApproval(t *testing.T) {
+	for _, session := range []string{"", "with Acct-Session-Id"} {
+		t.Run(strings.ReplaceAll(session+" ", " ", "_"), func(t *testing.T) {
+			f := newHoldFixture(t)
+			first, second := request(callUser, "pw", nil, "r1"), request(callUser, "pw", nil, "r2")
+			if session != "" {
+				first.SessionID, second.SessionID = "nas-session-1", "nas-session-2"
+			}
+			heldA := async(f.e, first)
+			f.waitCalls(1)
+			heldB := async(f.e, second)
+			calls := f.waitCalls(2)
+			f.twilio.Press(calls[0], "#", f.client)
+			if d := get(t, heldA); d.Outcome != challenge.Accept {
+				t.Fatalf("first sign-in: %+v", d)
+			}
+			select {
+			case d := <-heldB:
+				t.Fatalf("the second sign-in was answered by the first's approval: %+v", d)
+			default:
+			}
+			f.twilio.Press(calls[1], "1", f.client)
+			if d := get(t, heldB); d.Outcome != challenge.Reject || d.Reason != "denied" {
+				t.Errorf("second sign-in: %+v, want denied by its own call", d)
+			}
+		})
+	}
+}
+
+// TestFailoverCopyWithNewAuthenticatorAttaches: a gateway that fails over
+// to another node may send the sign-in with a new Request Authenticator
+// (another RequestID) but keeps its Acct-Session-Id: the copy waits for
+// the same approval, and no second call is placed.
+func TestFailoverCopyWithNewAuthenticatorAttaches(t *testing.T) {
+	f := newHoldFixture(t)
+	cfgB := f.cfg
+	cfgB.Hold.NodeName = "node-b"
+	b := f.engine(f.open(), cfgB)
+	first := request(callUser, "pw", nil, "r1")
+	first.SessionID = "nas-session-7"
+	heldA := async(f.e, first)
+	c := f.waitCalls(1)[0]
+	failover := request(callUser, "pw", nil, "r1-at-b")
+	failover.SessionID = "nas-session-7"
+	heldB := async(b, failover)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(f.twilio.Calls()); n != 1 {
+		t.Fatalf("%d calls after the failover, want 1", n)
+	}
+	f.twilio.Press(c, "#", f.client)
+	for name, ch := range map[string]chan challenge.Decision{"first": heldA, "failover copy": heldB} {
+		if d := get(t, ch); d.Outcome != challenge.Accept {
+			t.Errorf("%s: %+v", name, d)
+		}
+	}
+}

@@ -49,6 +49,7 @@ const (
 	msgNoAnswer          = "no_answer"
 	msgInterrupted       = "interrupted"
 	msgBusy              = "busy"
+	msgShutdown          = "shutdown"
 )
 
 var builtin = map[string]map[string]string{
@@ -95,6 +96,7 @@ var builtin = map[string]map[string]string{
 		msgNoAnswer:          "Sign-in failed: no answer in time. Sign in again.",
 		msgInterrupted:       "The sign-in was interrupted. Sign in again.",
 		msgBusy:              "The sign-in service is busy. Try again in a minute.",
+		msgShutdown:          "The sign-in server is restarting. Try again now.",
 	},
 	"ja": {
 		msgBadCredentials:    "サインインできません。IDまたはパスワードが正しくありません。",
@@ -139,6 +141,7 @@ var builtin = map[string]map[string]string{
 		msgNoAnswer:          "サインインできません。時間内に応答がありませんでした。もう一度サインインしてください。",
 		msgInterrupted:       "サインインが中断されました。もう一度サインインしてください。",
 		msgBusy:              "サインインサービスが混み合っています。少し待ってからもう一度お試しください。",
+		msgShutdown:          "サインインサーバーが再起動中です。もう一度お試しください。",
 	},
 }
 

@@ -2,6 +2,9 @@ package radius
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +42,9 @@ func TestHeldRequestsFreeTheirInFlightSlot(t *testing.T) {
 	// Three requests held at once with one decision slot: none dropped.
 	var reqs [][]byte
 	for i, u := range []string{"alice", "bob", "carol"} {
-		p := encodeRequest(t, accessRequest(t, testSecret, u, "pw"), true)
+		q := accessRequest(t, testSecret, u, "pw")
+		q.Identifier = byte(i) // answers are told apart by identifier
+		p := encodeRequest(t, q, true)
 		reqs = append(reqs, p)
 		n.send(p)
 		waitHeld(t, ts, int64(i+1))
@@ -101,5 +106,52 @@ func waitHeld(t *testing.T, ts *testServer, n int64) {
 			t.Fatalf("held = %d, want %d", ts.held.Load(), n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestShutdownAnswersEveryHeldRequest: when the shutdown deadline passes
+// with requests held, their waits are cancelled with
+// challenge.ErrShuttingDown and every one is answered before the sockets
+// close. Before, the sockets were closed at once and the answers lost.
+func TestShutdownAnswersEveryHeldRequest(t *testing.T) {
+	const n = 20
+	var told atomic.Int64
+	auth := &stubAuth{fn: func(ctx context.Context, req *challenge.Request) challenge.Decision {
+		if !req.Hold() {
+			return challenge.Decision{Outcome: challenge.Reject, Reason: "busy"}
+		}
+		return challenge.Decision{Outcome: challenge.Hold, Wait: func(ctx context.Context) challenge.Decision {
+			<-ctx.Done()
+			if errors.Is(context.Cause(ctx), challenge.ErrShuttingDown) {
+				told.Add(1)
+			}
+			return challenge.Decision{Outcome: challenge.Reject, Reason: "shutdown", Messages: []string{"try again"}}
+		}}
+	}}
+	ts := startServer(t, testConfig(), auth, nil)
+	nas := dialNAS(t, ts.AuthAddrs()[0], "127.0.0.1:0", testSecret)
+	ids := map[byte]bool{}
+	for i := range n {
+		p := accessRequest(t, testSecret, fmt.Sprintf("user%d", i), "pw")
+		p.Identifier = byte(i)
+		ids[p.Identifier] = true
+		nas.send(encodeRequest(t, p, true))
+		waitHeld(t, ts, int64(i+1))
+	}
+	// The grace is over before shutdown begins.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ts.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown = %v, want context.Canceled", err)
+	}
+	for range n {
+		b := nas.recv()
+		if radius.Code(b[0]) != radius.CodeAccessReject || !ids[b[1]] {
+			t.Fatalf("answer %v for id %d, want Access-Reject for a held request", radius.Code(b[0]), b[1])
+		}
+		delete(ids, b[1])
+	}
+	if got := told.Load(); got != n {
+		t.Errorf("%d waits saw challenge.ErrShuttingDown as the cause, want %d", got, n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
 
 	"kakunin/challenge"
 )
@@ -56,10 +57,17 @@ type Server struct {
 	decisions sync.WaitGroup
 	workers   *workers
 	// ctx is the parent of every decision's context. Shutdown cancels it
-	// when its own deadline passes before the decisions finish.
+	// (cause challenge.ErrShuttingDown) when its own deadline passes
+	// before the decisions finish.
 	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 }
+
+// answerWindow is how long Shutdown waits, once its deadline has passed
+// and the decisions are cancelled, for them to be answered: a held
+// request answers at once ("try again"), a decision in the directory or
+// the store as soon as that call returns to its cancelled context.
+const answerWindow = 5 * time.Second
 
 // listener is one bound UDP socket.
 type listener struct {
@@ -107,7 +115,7 @@ func New(cfg Config, auth Authenticator, log *slog.Logger, reg prometheus.Regist
 			log.Warn("client shared secret is shorter than 16 characters; use a long random secret", "client", c.name)
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Server{
 		cfg:     cfg,
 		auth:    auth,
@@ -189,14 +197,16 @@ func (s *Server) addrs(acct bool) []net.Addr {
 
 // Shutdown stops reading, waits for the decisions in flight so that their
 // users still get an answer, then closes the sockets. If ctx ends first,
-// the decisions' contexts are cancelled, the sockets closed, and ctx's
-// error returned; the NAS will retransmit to another server.
+// the decisions' contexts are cancelled with challenge.ErrShuttingDown:
+// held requests are answered at once with a reject asking the user to try
+// again, the others as soon as they return, for at most answerWindow;
+// then the sockets are closed and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.started || s.stopped {
 		s.stopped = true
 		s.mu.Unlock()
-		s.cancel()
+		s.cancel(challenge.ErrShuttingDown)
 		return nil
 	}
 	s.stopped = true
@@ -221,9 +231,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		s.log.Warn("shutdown deadline passed with decisions in flight; cancelling them", "in_flight", len(s.sem))
+		s.log.Warn("shutdown deadline passed with decisions in flight; answering them now",
+			"in_flight", len(s.sem), "held", s.held.Load())
+		s.cancel(challenge.ErrShuttingDown)
+		t := time.NewTimer(answerWindow)
+		select {
+		case <-drained:
+		case <-t.C:
+			s.log.Warn("decisions still unanswered after the shutdown deadline; closing anyway",
+				"in_flight", len(s.sem), "held", s.held.Load())
+		}
+		t.Stop()
 	}
-	s.cancel()
+	s.cancel(challenge.ErrShuttingDown)
 	s.workers.stop()
 	for _, l := range ls {
 		l.conn.Close()
@@ -382,6 +402,9 @@ func (s *Server) accessRequest(r *request, p *radius.Packet) {
 		CallingStationID: string(p.Get(rfc2865.CallingStationID_Type)),
 		NASIdentifier:    string(p.Get(rfc2865.NASIdentifier_Type)),
 		RequestID:        hex.EncodeToString(r.auth[:]),
+		// What a gateway keeps of a sign-in when it fails over to
+		// another server, where it may compute a new authenticator.
+		SessionID: string(p.Get(rfc2866.AcctSessionID_Type)),
 	}
 	pw, hasPassword := p.Lookup(rfc2865.UserPassword_Type)
 	if hasPassword {

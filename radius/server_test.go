@@ -3,6 +3,7 @@ package radius
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
@@ -155,6 +156,9 @@ func TestRequestFields(t *testing.T) {
 	rfc2865.State_Set(p, []byte("state-123"))
 	rfc2865.CallingStationID_SetString(p, "203.0.113.7")
 	rfc2865.NASIdentifier_SetString(p, "fw-tokyo-1")
+	// What tells this sign-in's copies from another sign-in of the same
+	// user at the same gateway and station (see challenge.identityKey).
+	rfc2866.AcctSessionID_SetString(p, "sess-0001")
 	n.exchange(encodeRequest(t, p, true))
 
 	reqs := auth.requests()
@@ -170,11 +174,14 @@ func TestRequestFields(t *testing.T) {
 		State:            []byte("state-123"),
 		CallingStationID: "203.0.113.7",
 		NASIdentifier:    "fw-tokyo-1",
+		RequestID:        hex.EncodeToString(p.Authenticator[:]),
+		SessionID:        "sess-0001",
 	}
 	got := reqs[0]
 	if got.Client != want.Client || got.Policy != want.Policy || got.ClientAddr != want.ClientAddr ||
 		got.UserName != want.UserName || got.Password != want.Password || string(got.State) != string(want.State) ||
-		got.CallingStationID != want.CallingStationID || got.NASIdentifier != want.NASIdentifier {
+		got.CallingStationID != want.CallingStationID || got.NASIdentifier != want.NASIdentifier ||
+		got.RequestID != want.RequestID || got.SessionID != want.SessionID {
 		t.Errorf("got  %+v\nwant %+v", got, want)
 	}
 }

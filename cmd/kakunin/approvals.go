@@ -110,6 +110,21 @@ func (c *config) validateApprovals() []string {
 	return problems
 }
 
+// holdWarnings are what check-config and serve warn about held requests
+// for a serve run with this -shutdown-grace: a hold that outlives the
+// grace is cut short at every restart (answered "try again", reason
+// shutdown), so users at the phone lose their sign-in.
+func (c *config) holdWarnings(grace time.Duration) []string {
+	if !c.Push.enabled() && !c.Voice.enabled() {
+		return nil
+	}
+	if c.Flow.Hold.Timeout > grace {
+		return []string{fmt.Sprintf("flow.hold.timeout: %s is longer than -shutdown-grace (%s): at SIGTERM, requests still held when the grace ends are answered with a reject asking the user to try again; give serve a -shutdown-grace of at least the hold timeout (and the service unit's TimeoutStopSec 10s more)",
+			c.Flow.Hold.Timeout, grace)}
+	}
+	return nil
+}
+
 // approvals builds the push channels, the caller and the callback handler.
 // The handler needs the engine, so it is returned as a function of it.
 func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.Handler, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -134,10 +135,11 @@ func (c *config) validate() error {
 
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
-// warnings are what a valid configuration may still get wrong: each names
-// its key. check-config prints them; serve logs them at start-up.
-func (c *config) warnings() []string {
-	var w []string
+// warnings are what a valid configuration may still get wrong, for a
+// serve run with this -shutdown-grace: each names its key. check-config
+// prints them; serve logs them at start-up.
+func (c *config) warnings(grace time.Duration) []string {
+	w := c.holdWarnings(grace)
 	if v, err := username.PatternVariants(c.Flow.UserPattern); err == nil && len(v) > 0 {
 		w = append(w, fmt.Sprintf("flow.user_pattern: %q admits %s: the directory matches IDs loosely (ALICE, ａｌｉｃｅ and alice are one account), "+
 			"so kakunin refuses any ID not typed in canonical form (lower case, half-width, no spaces); users must type their IDs that way",

@@ -149,6 +149,8 @@ flow:
 		{"NoEncryptionKeys", "  encryption:\n    keys:\n      - {id: k1, key: \"" + key + "\"}\n", "", "store.encryption.keys: "},
 		{"ShortEncryptionKey", key, shortKey, "store.encryption.keys[0].key: "},
 		{"InvalidUserPattern", `user_pattern: '^[0-9]{10}$'`, `user_pattern: '^[0-9{10}$'`, "flow.user_pattern: "},
+		{"HoldUserCapBelowApprovalCap", "flow:\n", "flow:\n  hold: {max_per_approval: 5, max_per_user: 2}\n", "flow.hold.max_per_user: "},
+		{"HoldApprovalCapZero", "flow:\n", "flow:\n  hold: {max_per_approval: -1}\n", "flow.hold.max_per_approval: "},
 		{"PlainSMTPToARemoteHost", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, tls: none}\nflow:\n", "portal.smtp.tls: "},
 		{"SMTPUserWithoutPassword", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  smtp: {host: smtp.example.ac.jp, from: mfa@example.ac.jp, username: mfa}\nflow:\n", "portal.smtp.password: "},
 		{"OwnMailDomain", "flow:\n", "portal:\n  listen: 127.0.0.1:8080\n  own_mail_domains: [\"@example.ac.jp\"]\nflow:\n", "portal.own_mail_domains[0]: "},
@@ -206,7 +208,7 @@ flow:
 		if err != nil {
 			t.Fatalf("%s: %v", pattern, err)
 		}
-		w := strings.Join(cfg.warnings(), "\n")
+		w := strings.Join(cfg.warnings(time.Hour), "\n")
 		switch {
 		case want == "" && w != "":
 			t.Errorf("%s: unexpected warning %q", pattern, w)
@@ -334,5 +336,68 @@ store:
 		if cfg.LDAP.DNCacheTTL != want {
 			t.Errorf("%q: dn_cache_ttl = %s, want %s", in, cfg.LDAP.DNCacheTTL, want)
 		}
+	}
+}
+
+// TestCheckConfigWarnsWhenTheHoldOutlivesTheShutdownGrace: with push
+// approvals on and flow.hold.timeout longer than serve's -shutdown-grace,
+// check-config warns on stderr (a restart would cut such holds short);
+// stdout stays the configuration, and with a long enough grace there is no
+// warning.
+func TestCheckConfigWarnsWhenTheHoldOutlivesTheShutdownGrace(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	cert, tlsKey, _ := testenv.TLSFiles(t)
+	dir := t.TempDir()
+	path := writeFile(t, dir, "kakunin.yaml", fmt.Sprintf(`radius:
+  listen: ["127.0.0.1:1812"]
+  clients:
+    - name: vpn-gw
+      addresses: [192.0.2.10]
+      secret: "base-shared-secret-0f9e"
+ldap:
+  urls: [ldaps://ldap.example.ac.jp]
+  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
+  bind_password: "base-bind-password-77aa"
+  base_dn: ou=people,dc=example,dc=ac,dc=jp
+store:
+  driver: sqlite
+  path: %s
+  encryption:
+    keys:
+      - {id: k1, key: %q}
+flow:
+  hold: {timeout: 60s}
+push:
+  webhook: {url: "https://push.example.ac.jp/send", secret: "push-gateway-secret-0123456789abcdef"}
+callbacks:
+  listen: 127.0.0.1:8443
+  public_url: https://mfa.example.ac.jp:8443
+  signing_key: "callback-signing-key-for-the-test-0123456789"
+  tls_cert_file: %s
+  tls_key_file: %s
+`, filepath.Join(dir, "kakunin.db"), key, cert, tlsKey))
+	for _, tc := range []struct {
+		grace string
+		warn  bool
+	}{{"30s", true}, {"60s", false}, {"", false}} { // "": serve's default, 90s
+		t.Run("grace "+tc.grace, func(t *testing.T) {
+			args := []string{"check-config", "-config", path}
+			if tc.grace != "" {
+				args = append(args, "-shutdown-grace", tc.grace)
+			}
+			cmd := exec.Command(kakuninBinary(t), args...)
+			var stdout, stderr syncBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("check-config: %v\n%s%s", err, stdout.String(), stderr.String())
+			}
+			warned := strings.Contains(stderr.String(), "warning: flow.hold.timeout: 1m0s is longer than -shutdown-grace")
+			if warned != tc.warn {
+				t.Errorf("warned %v, want %v; stderr:\n%s", warned, tc.warn, stderr.String())
+			}
+			if strings.Contains(stdout.String(), "warning") {
+				t.Errorf("a warning on stdout, which is the configuration:\n%s", stdout.String())
+			}
+		})
 	}
 }

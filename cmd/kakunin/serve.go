@@ -195,9 +195,19 @@ func (a *app) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // shutdown stops reading, lets in-flight decisions finish up to the
-// context's deadline, then closes the store and the directory.
+// context's deadline (then answers the held ones: "try again"), fails the
+// approvals of the requests so answered, then closes the store and the
+// directory.
 func (a *app) shutdown(ctx context.Context) error {
 	err := a.radius.Shutdown(ctx)
+	if a.engine != nil {
+		// The grace may be spent: the store gets a few seconds of its own.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), approvalsAtShutdown)
+		if _, ferr := a.engine.Shutdown(fctx); ferr != nil {
+			a.log.Warn("approvals of requests answered at shutdown not failed; the next start of this node fails them", "err", ferr)
+		}
+		cancel()
+	}
 	a.stopPortal(ctx)
 	if a.http != nil {
 		a.http.Shutdown(ctx)
@@ -213,6 +223,11 @@ func (a *app) shutdown(ctx context.Context) error {
 	return err
 }
 
+// approvalsAtShutdown bounds failing, after the grace, the approvals of
+// the requests answered at shutdown (-shutdown-grace plus radius's answer
+// window plus this stays under the service unit's TimeoutStopSec).
+const approvalsAtShutdown = 5 * time.Second
+
 func (a *app) close() {
 	if a.dir != nil {
 		a.dir.Close()
@@ -222,10 +237,14 @@ func (a *app) close() {
 	}
 }
 
+// defaultShutdownGrace is serve's -shutdown-grace, which check-config
+// assumes too.
+const defaultShutdownGrace = 90 * time.Second
+
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
-	grace := fs.Duration("shutdown-grace", 90*time.Second, "how long SIGTERM waits for in-flight requests")
+	grace := fs.Duration("shutdown-grace", defaultShutdownGrace, "how long SIGTERM waits for in-flight requests")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -234,7 +253,7 @@ func runServe(args []string) error {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
 	log := newLogger(cfg.Log, os.Stderr)
-	for _, w := range cfg.warnings() {
+	for _, w := range cfg.warnings(*grace) {
 		log.Warn("configuration: " + w)
 	}
 	return serveUntilSignal(cfg, log, *grace, nil)
@@ -271,6 +290,7 @@ func serveUntilSignal(cfg *config, log *slog.Logger, grace time.Duration, ready 
 func runCheckConfig(args []string) error {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	path := fs.String("config", "/etc/kakunin/kakunin.yaml", "configuration file")
+	grace := fs.Duration("shutdown-grace", defaultShutdownGrace, "the -shutdown-grace serve runs with")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -278,7 +298,8 @@ func runCheckConfig(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
-	for _, w := range cfg.warnings() {
+	// Warnings go to stderr: stdout stays the effective configuration.
+	for _, w := range cfg.warnings(*grace) {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(os.Stdout, "# %s is valid. Effective configuration (secrets masked):\n", *path)

@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +24,7 @@ import (
 	"layeh.com/radius/rfc2865"
 
 	"kakunin/challenge"
+	"kakunin/challenge/webhook"
 	"kakunin/internal/testenv"
 	kradius "kakunin/radius"
 	"kakunin/store"
@@ -415,4 +422,141 @@ func (g *ldapGate) stop() {
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+}
+
+// TestShutdownAnswersHeldRequestsAndFailsTheirApprovals holds pushes, then
+// shuts down with the grace already spent (flow.hold.timeout is longer):
+// every held request is answered with Access-Reject asking the user to try
+// again, and none of their approvals is left pending in the store. Before,
+// the sockets closed under the held requests (no answer) and their
+// approvals stayed pending until the node restarted.
+func TestShutdownAnswersHeldRequestsAndFailsTheirApprovals(t *testing.T) {
+	const users = 9 // 1..9 are in vpn-staff
+	slapd := testenv.SlapdT(t, testenv.SlapdOptions{Users: 20})
+	var mu sync.Mutex
+	var pushes []webhook.PushMessage
+	const gwSecret = "push-gateway-secret-0123456789abcdef"
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var m webhook.PushMessage
+		json.Unmarshal(raw, &m)
+		mu.Lock()
+		pushes = append(pushes, m)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer gw.Close()
+	cert, key, _ := testenv.TLSFiles(t)
+	cb := freeAddr(t)
+	text := strings.Replace(serverYAML(slapd, slapd.URL, sqliteStore(t.TempDir(), newStoreKey(t))), "flow:\n",
+		"flow:\n  push: {number_matching: false}\n  hold: {timeout: 60s}\n", 1) + fmt.Sprintf(`push:
+  webhook: {url: %s, secret: %q}
+callbacks:
+  listen: %s
+  public_url: https://%s
+  signing_key: "callback-signing-key-for-the-test-0123456789"
+  tls_cert_file: %s
+  tls_key_file: %s
+`, gw.URL, gwSecret, cb, cb, cert, key)
+	cfg, err := parseConfig([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg.Log, logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.start(); err != nil {
+		a.shutdown(context.Background())
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			a.shutdown(context.Background())
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	}()
+	admin, err := challenge.NewAdmin(cfg.Flow, a.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := a.radius.AuthAddrs()[0].String()
+	answers := make(chan kradius.Reply, users)
+	for i := 1; i <= users; i++ {
+		if _, err := admin.AddPush(context.Background(), testenv.UserID(i), "", challenge.PushRegistration{Channel: "webhook", Device: fmt.Sprint("device-", i)}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			c := kradius.NewClient(addr, testSecret, "kakunin-test", 5*time.Second)
+			defer c.Close()
+			r, err := c.Access(ctx, testenv.UserID(i), testenv.UserPassword(i), nil)
+			if err != nil {
+				t.Errorf("user %d: %v", i, err)
+			}
+			answers <- r
+		}()
+	}
+	eventually(t, time.Minute, func() bool { return gaugeValue(t, a, "kakunin_auth_held_requests") == users },
+		func() string {
+			return fmt.Sprintf("%v requests held, want %d", gaugeValue(t, a, "kakunin_auth_held_requests"), users)
+		})
+
+	// SIGTERM with a grace shorter than the hold: it has passed already.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("shutdown: %v, want context.Canceled (the grace passed)", err)
+	}
+	stopped = true
+	for range users {
+		select {
+		case r := <-answers:
+			if r.Code != radius.CodeAccessReject || !strings.Contains(strings.Join(r.Messages, " "), "もう一度") {
+				t.Errorf("held request answered %v %q, want Access-Reject asking to try again", r.Code, r.Messages)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("a held request got no answer at shutdown")
+		}
+	}
+
+	st, err := store.Open(context.Background(), cfg.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pushes) != users {
+		t.Fatalf("%d pushes, want %d", len(pushes), users)
+	}
+	for _, p := range pushes {
+		ap, err := st.GetApproval(context.Background(), p.ID)
+		if err != nil || ap.Status != store.ApprovalFailed {
+			t.Errorf("approval of a request answered at shutdown: %s %v, want failed", ap.Status, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "reason=shutdown"); n != users {
+		t.Errorf("%d audit lines with reason=shutdown, want %d", n, users)
+	}
+}
+
+// gaugeValue reads a gauge without labels from the app's registry.
+func gaugeValue(t *testing.T, a *app, name string) float64 {
+	t.Helper()
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }
