@@ -149,11 +149,14 @@ func newHoldFixtureOn(t *testing.T, dsn string, mod ...func(*challenge.Config)) 
 		m(&f.cfg)
 	}
 	f.e = f.engine(f.st, f.cfg)
-	mu.Lock()
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, GatewaySecrets: []string{f.gw.secret}},
+	h, err := callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, GatewaySecrets: []string{f.gw.secret}},
 		slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	f.handler = h
 	mu.Unlock()
-	var err error
 	if f.admin, err = challenge.NewAdmin(f.cfg, f.st); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +499,11 @@ func TestCallApprovedWithPound(t *testing.T) {
 	// is Japanese.
 	f.cfg.Languages = []string{"ja", "en"}
 	f.e = f.engine(f.st, f.cfg)
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	h, err := callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = h
 	if err := f.admin.SetLanguage(context.Background(), callUser, "en", "test"); err != nil {
 		t.Fatal(err)
 	}
