@@ -32,9 +32,12 @@ type Options struct {
 	// TwilioAuthToken checks X-Twilio-Signature on gather and status
 	// callbacks.
 	TwilioAuthToken string
-	// GatewaySecrets check the signed decisions of the organisation's push
-	// and telephony gateways (webhook providers); any one of them.
-	GatewaySecrets []string
+	// PushGatewaySecret checks the signed decisions of the organisation's
+	// push gateway (push.webhook): push approvals only.
+	PushGatewaySecret string
+	// CallGatewaySecret checks those of its telephony gateway
+	// (voice.provider webhook): call approvals only.
+	CallGatewaySecret string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -48,6 +51,8 @@ type Handler struct {
 	mux  *http.ServeMux
 	cop  *http.CrossOriginProtection
 	page *template.Template
+	// replays holds the gateway decisions taken in the last maxSkew.
+	replays *webhook.Replays
 }
 
 //go:embed templates
@@ -55,6 +60,11 @@ var templates embed.FS
 
 // maxSkew is how far a push gateway's timestamp may be from ours.
 const maxSkew = 5 * time.Minute
+
+// maxReplays bounds the decisions remembered against replay: far more
+// than gateways post in maxSkew (one per approval, which is capped per
+// user); past it, decisions are refused rather than forgotten.
+const maxReplays = 100_000
 
 // New returns the callback handler. Every argument is required: a
 // handler without a logger would fail on the first refused request, which
@@ -72,7 +82,7 @@ func New(d Decider, s *Signer, opt Options, log *slog.Logger) (*Handler, error) 
 		opt.Now = time.Now
 	}
 	h := &Handler{d: d, s: s, opt: opt, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
-		page: template.Must(template.ParseFS(templates, "templates/*.html"))}
+		page: template.Must(template.ParseFS(templates, "templates/*.html")), replays: webhook.NewReplays(maxReplays)}
 	h.mux.HandleFunc("GET /v1/style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		css, _ := templates.ReadFile("templates/style.css")
@@ -242,9 +252,11 @@ func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
 	h.render(w, code, p)
 }
 
-// push takes a push or telephony gateway's signed decision.
+// push takes a push or telephony gateway's signed decision: signed with
+// the secret of the approval's own channel, over its ID and purpose, and
+// taken once.
 func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
-	if len(h.opt.GatewaySecrets) == 0 {
+	if h.opt.PushGatewaySecret == "" && h.opt.CallGatewaySecret == "" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -252,10 +264,26 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := webhook.ReadDecision(r, h.opt.GatewaySecrets, h.opt.Now(), maxSkew)
-	if err != nil {
-		h.log.Warn("push callback refused", "err", err, "remote", r.RemoteAddr)
+	secret := map[string]string{"push": h.opt.PushGatewaySecret, "call": h.opt.CallGatewaySecret}[a.Kind]
+	if secret == "" {
+		// No gateway of this channel: nobody may decide it here.
+		h.log.Warn("gateway decision for a channel without a gateway refused", "kind", a.Kind, "remote", r.RemoteAddr)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	}
+	d, err := webhook.ReadDecision(r, secret, a.ID, a.Kind, h.opt.Now(), maxSkew, h.replays)
+	switch {
+	case errors.Is(err, webhook.ErrReplayed):
+		h.log.Warn("replayed gateway decision refused", "kind", a.Kind, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusConflict), http.StatusConflict)
+		return
+	case errors.Is(err, webhook.ErrSignature):
+		h.log.Warn("gateway decision with a bad signature refused", "kind", a.Kind, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	case err != nil:
+		h.log.Warn("gateway decision refused", "kind", a.Kind, "err", err, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 		return
 	}
 	ans := map[string]challenge.Answer{"approve": challenge.Approve, "deny": challenge.Deny, "fraud": challenge.ReportFraud}[d.Decision]

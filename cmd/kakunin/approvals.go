@@ -133,7 +133,7 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine, *slog.
 			return nil, nil, fmt.Errorf("push.webhook: %w", err)
 		}
 		opts = append(opts, challenge.WithPush("webhook", wc))
-		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Push.Webhook.Secret.Value())
+		cbOpts.PushGatewaySecret = c.Push.Webhook.Secret.Value()
 	}
 	con := console.New(os.Stdout)
 	if c.Push.demo {
@@ -153,7 +153,7 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine, *slog.
 			return nil, nil, fmt.Errorf("voice.webhook: %w", err)
 		}
 		opts = append(opts, challenge.WithCaller(webhook.Caller{Client: wc}))
-		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Voice.Webhook.Secret.Value())
+		cbOpts.CallGatewaySecret = c.Voice.Webhook.Secret.Value()
 	case "console":
 		opts = append(opts, challenge.WithCaller(con))
 	}

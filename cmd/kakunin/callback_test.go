@@ -98,7 +98,7 @@ callbacks:
 			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, body: []byte("decision=approve"),
 			wantCode: http.StatusGone, wantBody: []string{"この要求は終了しています"}, wantHTML: true},
 		{name: "decision with a bad signature", method: "POST", url: pushURL,
-			header:   map[string]string{"X-Kakunin-Timestamp": ts, "X-Kakunin-Signature": webhook.Sign("another-secret-0123456789", ts, body)},
+			header:   map[string]string{"X-Kakunin-Timestamp": ts, "X-Kakunin-Signature": webhook.SignApproval("another-secret-0123456789", ts, pending.ID, "push", body)},
 			body:     body,
 			wantCode: http.StatusUnauthorized, wantBody: []string{"Unauthorized\n"}},
 		{name: "decision without a signature", method: "POST", url: pushURL, body: body,
