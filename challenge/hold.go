@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -477,6 +476,9 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 			return e.unavailable(req, "random_error", err)
 		}
 		c.State, a.Key, a.Number = state, stateKey(state), 10+int(n.Int64())
+		if a.Choices, err = drawChoices(a.Number); err != nil {
+			return e.unavailable(req, "random_error", err)
+		}
 		// The user reads the number, answers on the phone and presses
 		// Enter: the approval lasts as long as the challenge.
 		a.ExpiresAt = now.Add(max(e.cfg.ChallengeTTL, e.cfg.Hold.Timeout))
@@ -621,29 +623,40 @@ func (e *Engine) startCall(ctx context.Context, req *Request, c store.Challenge,
 }
 
 // Choices are the three numbers a number-matching notification offers,
-// the right one among them, the same on every node and every call; nil
-// without number matching.
+// the right one among them, as drawn when the approval was created and
+// stored with it: the same on every node and every call; nil without
+// number matching (or for an approval stored without choices, which then
+// offers no number to pick and cannot be approved).
 func Choices(a store.Approval) []int {
-	if a.Number == 0 {
+	if a.Number == 0 || !slices.Contains(a.Choices, a.Number) {
 		return nil
 	}
-	h := sha256.Sum256([]byte("kakunin/choices/" + a.ID))
-	out := []int{a.Number}
-	for i := 0; len(out) < 3; i++ {
-		var n int
-		if i < 15 {
-			n = 10 + int(binary.BigEndian.Uint16(h[2*i:])%90)
-		} else {
-			n = 10 + (out[len(out)-1]-10+1)%90
+	return slices.Clone(a.Choices)
+}
+
+// numChoices is how many numbers a number-matching notification offers.
+const numChoices = 3
+
+// drawChoices draws, with crypto/rand, the decoys shown with number and
+// the right number's place among them: nothing public (the approval's
+// ID is in every URL and notification) predicts them.
+func drawChoices(number int) ([]int, error) {
+	out := []int{number}
+	for len(out) < numChoices {
+		n, err := rand.Int(rand.Reader, big.NewInt(90))
+		if err != nil {
+			return nil, fmt.Errorf("draw choices: %w", err)
 		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
+		if d := 10 + int(n.Int64()); !slices.Contains(out, d) {
+			out = append(out, d)
 		}
 	}
-	// The right number's place comes from the hash too.
-	j := int(h[31]) % 3
-	out[0], out[j] = out[j], out[0]
-	return out
+	j, err := rand.Int(rand.Reader, big.NewInt(numChoices))
+	if err != nil {
+		return nil, fmt.Errorf("draw choices: %w", err)
+	}
+	out[0], out[j.Int64()] = out[j.Int64()], out[0]
+	return out, nil
 }
 
 // Answer is a user's answer to an approval.

@@ -45,13 +45,13 @@ func newPushGateway(t *testing.T) *pushGateway {
 	g := &pushGateway{t: t, secret: "push-gateway-shared-secret-0123456789"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		if !webhook.Verify(g.secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
 		var m webhook.PushMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		if !webhook.VerifyApproval(g.secret, r.Header.Get("X-Kakunin-Timestamp"), m.ID, "push", string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
 		g.mu.Lock()
@@ -78,19 +78,29 @@ func (g *pushGateway) pushes() []webhook.PushMessage {
 // the gateway signs it.
 func (g *pushGateway) answer(client *http.Client, m webhook.PushMessage, decision string, number int) (int, string) {
 	g.t.Helper()
+	return postDecision(g.t, client, g.secret, m.CallbackURL, m.ID, "push", decision, number)
+}
+
+// postDecision posts a gateway's decision about approval id for purpose
+// ("push" or "call") to url, signed with secret.
+func postDecision(t *testing.T, client *http.Client, secret, url, id, purpose, decision string, number int) (int, string) {
+	t.Helper()
 	raw, _ := json.Marshal(webhook.Decision{Decision: decision, Number: number})
-	req, _ := http.NewRequest(http.MethodPost, m.CallbackURL, bytes.NewReader(raw))
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
 	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	req.Header.Set("X-Kakunin-Timestamp", ts)
-	req.Header.Set("X-Kakunin-Signature", webhook.Sign(g.secret, ts, raw))
+	req.Header.Set("X-Kakunin-Signature", webhook.SignApproval(secret, ts, id, purpose, raw))
 	resp, err := client.Do(req)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// telephonySecret is the telephony gateway's own secret (voice webhook).
+const telephonySecret = "telephony-gateway-shared-secret-0123456789"
 
 type holdFixture struct {
 	t       *testing.T
@@ -149,11 +159,15 @@ func newHoldFixtureOn(t *testing.T, dsn string, mod ...func(*challenge.Config)) 
 		m(&f.cfg)
 	}
 	f.e = f.engine(f.st, f.cfg)
-	mu.Lock()
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken, GatewaySecrets: []string{f.gw.secret}},
+	h, err := callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken,
+		PushGatewaySecret: f.gw.secret, CallGatewaySecret: telephonySecret},
 		slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	f.handler = h
 	mu.Unlock()
-	var err error
 	if f.admin, err = challenge.NewAdmin(f.cfg, f.st); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +510,11 @@ func TestCallApprovedWithPound(t *testing.T) {
 	// is Japanese.
 	f.cfg.Languages = []string{"ja", "en"}
 	f.e = f.engine(f.st, f.cfg)
-	f.handler = callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	h, err := callback.New(f.e, f.signer, callback.Options{TwilioAuthToken: f.twilio.AuthToken}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = h
 	if err := f.admin.SetLanguage(context.Background(), callUser, "en", "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -730,19 +748,19 @@ func TestWebhookTelephonyGatewayCall(t *testing.T) {
 	var calls []webhook.CallMessage
 	tel := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		if !webhook.Verify(f.gw.secret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+		var m webhook.CallMessage
+		json.Unmarshal(raw, &m)
+		if !webhook.VerifyApproval(telephonySecret, r.Header.Get("X-Kakunin-Timestamp"), m.ID, "call", string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var m webhook.CallMessage
-		json.Unmarshal(raw, &m)
 		mu.Lock()
 		calls = append(calls, m)
 		mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer tel.Close()
-	wc, err := webhook.New(webhook.Config{URL: tel.URL, Secret: secret.New(f.gw.secret)}, nil)
+	wc, err := webhook.New(webhook.Config{URL: tel.URL, Secret: secret.New(telephonySecret)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -764,7 +782,9 @@ func TestWebhookTelephonyGatewayCall(t *testing.T) {
 		t.Fatalf("call message %+v", m)
 	}
 	// The gateway posts the callee's answer like a push gateway does.
-	f.gw.answer(f.client, webhook.PushMessage{CallbackURL: m.CallbackURL}, "approve", 0)
+	if code, body := postDecision(t, f.client, telephonySecret, m.CallbackURL, m.ID, "call", "approve", 0); code != 200 {
+		t.Fatalf("the gateway's approve: %d %s", code, body)
+	}
 	if d := get(t, held); d.Outcome != challenge.Accept || d.Method != "call" {
 		t.Fatalf("after the gateway's approve: %+v", d)
 	}

@@ -67,6 +67,9 @@ func (e *Engine) PushToSignIn(ctx context.Context, user, methodID, lang string) 
 	id := store.NewID()
 	a := store.Approval{ID: id, UserID: user, MethodID: m.ID, Kind: kindPush, Key: "portal:" + id,
 		Client: "portal", Number: 10 + int(n.Int64()), Node: e.node(), CreatedAt: now, ExpiresAt: now.Add(portalPushTTL)}
+	if a.Choices, err = drawChoices(a.Number); err != nil {
+		return "", 0, err
+	}
 	ok, err := e.st.CreateApproval(ctx, a, e.cfg.Push.MaxPerUser, now.Add(-e.cfg.Push.Window))
 	if err != nil {
 		return "", 0, err

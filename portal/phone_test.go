@@ -60,8 +60,12 @@ func newPhoneEnv(t *testing.T, sms, call bool) *phoneEnv {
 		opts = append(opts, challenge.WithCaller(twilio.Caller{Client: client}), challenge.WithCallbacks(signer))
 	}
 	e := newEnvEngine(t, Config{Listen: "127.0.0.1:0"}, opts...)
+	h, err := callback.New(e.eng, signer, callback.Options{TwilioAuthToken: tw.AuthToken, Now: e.clock.now}, e.srv.log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
-	handler = callback.New(e.eng, signer, callback.Options{TwilioAuthToken: tw.AuthToken, Now: e.clock.now}, e.srv.log)
+	handler = h
 	mu.Unlock()
 	return &phoneEnv{env: e, tw: tw, client: cb.Client()}
 }

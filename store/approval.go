@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -51,10 +52,15 @@ type Approval struct {
 	// so that a copy of the very same request may still learn an outcome
 	// decided before it arrived.
 	RequestID string
-	Client    string   // the NAS the request came from
-	Number    int      // the number to pick (number matching); 0 for none
-	Groups    []string // the user's directory groups, for the Accept
-	Status    ApprovalStatus
+	Client    string // the NAS the request came from
+	Number    int    // the number to pick (number matching); 0 for none
+	// Choices are the numbers offered with Number (number matching), in
+	// the order shown, Number among them: drawn at random when the
+	// approval is created, so that nothing public (such as the ID)
+	// predicts them, and stored, so that every node shows the same.
+	Choices []int
+	Groups  []string // the user's directory groups, for the Accept
+	Status  ApprovalStatus
 	// Node is the "name/boot" of the kakunin process that started it.
 	Node      string
 	CreatedAt time.Time
@@ -96,7 +102,10 @@ type Approvals interface {
 	SetOutOfBandLock(ctx context.Context, userID string, locked bool, now time.Time) error
 }
 
-const maxApprovalKindLen = 16
+const (
+	maxApprovalKindLen = 16
+	maxApprovalChoices = 9
+)
 
 func checkApproval(a *Approval) error {
 	if err := checkMethodID(a.ID); err != nil {
@@ -131,6 +140,17 @@ func checkApproval(a *Approval) error {
 	if a.Number < 0 || a.Number > 99 {
 		return fmt.Errorf("store: approval number %d: %w (want 0 to 99)", a.Number, errInvalid)
 	}
+	if len(a.Choices) > maxApprovalChoices {
+		return fmt.Errorf("store: approval choices: %w (%d, at most %d)", errInvalid, len(a.Choices), maxApprovalChoices)
+	}
+	for i, n := range a.Choices {
+		if n < 0 || n > 99 || slices.Contains(a.Choices[:i], n) {
+			return fmt.Errorf("store: approval choice %d: %w (want distinct numbers 0 to 99)", n, errInvalid)
+		}
+	}
+	if len(a.Choices) > 0 && (a.Number == 0 || !slices.Contains(a.Choices, a.Number)) {
+		return fmt.Errorf("store: approval choices: %w (the number is not among them)", errInvalid)
+	}
 	return nil
 }
 
@@ -158,4 +178,12 @@ func checkLanguage(lang string) error {
 		}
 	}
 	return nil
+}
+
+// nonNilInts is ns, or an empty slice for nil (stored as [] and '{}').
+func nonNilInts(ns []int) []int {
+	if ns == nil {
+		return []int{}
+	}
+	return ns
 }

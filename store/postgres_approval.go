@@ -11,14 +11,14 @@ import (
 )
 
 const pgApprovalCols = `id, user_id, method_id, kind, hold_key, request_id, client, number, groups, status, node,
-	created_at, expires_at, decided_at`
+	created_at, expires_at, decided_at, choices`
 
 func scanPGApproval(row pgx.Row) (Approval, error) {
 	var a Approval
 	var status string
 	var decided *time.Time
 	if err := row.Scan(&a.ID, &a.UserID, &a.MethodID, &a.Kind, &a.Key, &a.RequestID, &a.Client, &a.Number,
-		&a.Groups, &status, &a.Node, &a.CreatedAt, &a.ExpiresAt, &decided); err != nil {
+		&a.Groups, &status, &a.Node, &a.CreatedAt, &a.ExpiresAt, &decided, &a.Choices); err != nil {
 		return Approval{}, err
 	}
 	a.Status = ApprovalStatus(status)
@@ -28,6 +28,9 @@ func scanPGApproval(row pgx.Row) (Approval, error) {
 	}
 	if len(a.Groups) == 0 {
 		a.Groups = nil
+	}
+	if len(a.Choices) == 0 {
+		a.Choices = nil
 	}
 	return a, nil
 }
@@ -50,10 +53,10 @@ func (s *postgresStore) CreateApproval(ctx context.Context, a Approval, max int,
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO approvals (`+pgApprovalCols+`)
 			SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::integer, $9::text[], $10::text,
-				$11::text, $12::timestamptz, $13::timestamptz, NULL
+				$11::text, $12::timestamptz, $13::timestamptz, NULL, $16::integer[]
 			WHERE (SELECT count(*) FROM approvals WHERE user_id = $2 AND kind = $4 AND created_at > $14) < $15`,
 			a.ID, a.UserID, a.MethodID, a.Kind, a.Key, a.RequestID, a.Client, a.Number, nonNil(a.Groups), string(a.Status),
-			a.Node, orNow(a.CreatedAt), a.ExpiresAt, since, int64(max))
+			a.Node, orNow(a.CreatedAt), a.ExpiresAt, since, int64(max), nonNilInts(a.Choices))
 		ok = tag.RowsAffected() == 1
 		return err
 	})

@@ -11,14 +11,14 @@ import (
 )
 
 const sqliteApprovalCols = `id, user_id, method_id, kind, hold_key, request_id, client, number, groups, status, node,
-	created_at, expires_at, decided_at`
+	created_at, expires_at, decided_at, choices`
 
 func scanSQLiteApproval(row interface{ Scan(...any) error }) (Approval, error) {
 	var a Approval
-	var groups, status string
+	var groups, status, choices string
 	var created, expires, decided int64
 	if err := row.Scan(&a.ID, &a.UserID, &a.MethodID, &a.Kind, &a.Key, &a.RequestID, &a.Client, &a.Number,
-		&groups, &status, &a.Node, &created, &expires, &decided); err != nil {
+		&groups, &status, &a.Node, &created, &expires, &decided, &choices); err != nil {
 		return Approval{}, err
 	}
 	a.Status = ApprovalStatus(status)
@@ -31,6 +31,12 @@ func scanSQLiteApproval(row interface{ Scan(...any) error }) (Approval, error) {
 	}
 	if len(a.Groups) == 0 {
 		a.Groups = nil
+	}
+	if err := json.Unmarshal([]byte(choices), &a.Choices); err != nil {
+		return Approval{}, fmt.Errorf("choices: %w", err)
+	}
+	if len(a.Choices) == 0 {
+		a.Choices = nil
 	}
 	return a, nil
 }
@@ -46,13 +52,17 @@ func (s *sqliteStore) CreateApproval(ctx context.Context, a Approval, max int, s
 	if err != nil {
 		return false, fmt.Errorf("store: create approval for user %q: %w", a.UserID, err)
 	}
+	choices, err := json.Marshal(nonNilInts(a.Choices))
+	if err != nil {
+		return false, fmt.Errorf("store: create approval for user %q: %w", a.UserID, err)
+	}
 	// One statement on the single writer: the count and the insert are
 	// atomic across connections and processes.
 	res, err := s.w.ExecContext(ctx, `INSERT INTO approvals (`+sqliteApprovalCols+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $16
 		WHERE (SELECT count(*) FROM approvals WHERE user_id = $2 AND kind = $4 AND created_at > $14) < $15`,
 		a.ID, a.UserID, a.MethodID, a.Kind, a.Key, a.RequestID, a.Client, a.Number, string(groups), string(a.Status),
-		a.Node, orNow(a.CreatedAt).UnixMicro(), a.ExpiresAt.UnixMicro(), since.UnixMicro(), max)
+		a.Node, orNow(a.CreatedAt).UnixMicro(), a.ExpiresAt.UnixMicro(), since.UnixMicro(), max, string(choices))
 	if sqliteConstraint(err) != 0 {
 		return false, fmt.Errorf("approval for user %q: id already exists: %w", a.UserID, ErrConflict)
 	}

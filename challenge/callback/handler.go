@@ -32,9 +32,12 @@ type Options struct {
 	// TwilioAuthToken checks X-Twilio-Signature on gather and status
 	// callbacks.
 	TwilioAuthToken string
-	// GatewaySecrets check the signed decisions of the organisation's push
-	// and telephony gateways (webhook providers); any one of them.
-	GatewaySecrets []string
+	// PushGatewaySecret checks the signed decisions of the organisation's
+	// push gateway (push.webhook): push approvals only.
+	PushGatewaySecret string
+	// CallGatewaySecret checks those of its telephony gateway
+	// (voice.provider webhook): call approvals only.
+	CallGatewaySecret string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 }
@@ -48,6 +51,8 @@ type Handler struct {
 	mux  *http.ServeMux
 	cop  *http.CrossOriginProtection
 	page *template.Template
+	// replays holds the gateway decisions taken in the last maxSkew.
+	replays *webhook.Replays
 }
 
 //go:embed templates
@@ -56,13 +61,28 @@ var templates embed.FS
 // maxSkew is how far a push gateway's timestamp may be from ours.
 const maxSkew = 5 * time.Minute
 
-// New returns the callback handler.
-func New(d Decider, s *Signer, opt Options, log *slog.Logger) *Handler {
+// maxReplays bounds the decisions remembered against replay: far more
+// than gateways post in maxSkew (one per approval, which is capped per
+// user); past it, decisions are refused rather than forgotten.
+const maxReplays = 100_000
+
+// New returns the callback handler. Every argument is required: a
+// handler without a logger would fail on the first refused request, which
+// anyone can send.
+func New(d Decider, s *Signer, opt Options, log *slog.Logger) (*Handler, error) {
+	switch {
+	case d == nil:
+		return nil, errors.New("callback: no decider")
+	case s == nil:
+		return nil, errors.New("callback: no signer")
+	case log == nil:
+		return nil, errors.New("callback: no logger")
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	h := &Handler{d: d, s: s, opt: opt, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
-		page: template.Must(template.ParseFS(templates, "templates/*.html"))}
+		page: template.Must(template.ParseFS(templates, "templates/*.html")), replays: webhook.NewReplays(maxReplays)}
 	h.mux.HandleFunc("GET /v1/style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		css, _ := templates.ReadFile("templates/style.css")
@@ -73,7 +93,7 @@ func New(d Decider, s *Signer, opt Options, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /v1/push/{token}", h.push)
 	h.mux.HandleFunc("POST /v1/gather/{token}", h.gather)
 	h.mux.HandleFunc("POST /v1/status/{token}", h.status)
-	return h
+	return h, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,8 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request itself when it cannot.
 func (h *Handler) approval(w http.ResponseWriter, r *http.Request, kind challenge.CallbackKind) (store.Approval, bool) {
 	id, err := h.s.verify(kind, r.PathValue("token"), h.opt.Now())
+	var a store.Approval
 	if err == nil {
-		var a store.Approval
 		if a, err = h.d.GetApproval(r.Context(), id); err == nil {
 			return a, true
 		}
@@ -102,20 +122,50 @@ func (h *Handler) approval(w http.ResponseWriter, r *http.Request, kind challeng
 			return a, false
 		}
 	}
-	// Forged, expired or purged: the same answer for each, so a prober
-	// learns nothing.
 	h.log.Info("callback refused", "kind", string(kind), "reason", err.Error(), "remote", r.RemoteAddr)
-	if kind == challenge.CallbackApprove {
-		h.render(w, http.StatusNotFound, pageData{Lang: h.d.Language(), State: "gone"})
+	if kind != challenge.CallbackApprove {
+		// Providers and gateways get a plain answer: the same for a
+		// forged, expired or purged token.
+		http.Error(w, "not found", http.StatusNotFound)
 		return store.Approval{}, false
 	}
-	http.Error(w, "not found", http.StatusNotFound)
+	// A person tapped the link: a page in their language. A token that
+	// was signed by us but has expired (or whose approval was purged)
+	// names a request that ended; anything else is not a link of ours.
+	if errors.Is(err, errBadToken) {
+		h.render(w, http.StatusNotFound, pageData{Lang: h.refusalLang(r, ""), State: "invalid"})
+		return store.Approval{}, false
+	}
+	user := a.UserID
+	if errors.Is(err, errExpired) {
+		if a, err := h.d.GetApproval(r.Context(), id); err == nil {
+			user = a.UserID
+		}
+	}
+	h.render(w, http.StatusGone, pageData{Lang: h.refusalLang(r, user), State: "gone"})
 	return store.Approval{}, false
+}
+
+// refusalLang is the language of a refusal page: the user's when the
+// approval names one, else what the browser asks for among the page's
+// languages, else the default.
+func (h *Handler) refusalLang(r *http.Request, user string) string {
+	if user != "" {
+		return h.d.LanguageOf(r.Context(), user)
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
+		if primary == "ja" || primary == "en" {
+			return primary
+		}
+	}
+	return h.d.Language()
 }
 
 type pageData struct {
 	Lang    string
-	State   string // "ask", "approved", "denied", "fraud", "gone"
+	State   string // "ask", "approved", "denied", "fraud", "gone", "invalid"
 	Kind    string // push, call
 	User    string
 	Client  string
@@ -134,7 +184,9 @@ func (h *Handler) render(w http.ResponseWriter, code int, p pageData) {
 	}
 }
 
-func (h *Handler) pageFor(ctx context.Context, a store.Approval) pageData {
+// pageFor is the page for approval a and its status code: 410 for a
+// request that ended unanswered.
+func (h *Handler) pageFor(ctx context.Context, a store.Approval) (int, pageData) {
 	client, _, _ := strings.Cut(a.Client, "@")
 	p := pageData{Lang: h.d.LanguageOf(ctx, a.UserID), Kind: a.Kind, User: a.UserID, Client: client,
 		Created: a.CreatedAt.Local().Format("2006-01-02 15:04:05"), Numbers: challenge.Choices(a)}
@@ -150,7 +202,10 @@ func (h *Handler) pageFor(ctx context.Context, a store.Approval) pageData {
 	default:
 		p.State = "denied"
 	}
-	return p
+	if p.State == "gone" {
+		return http.StatusGone, p
+	}
+	return http.StatusOK, p
 }
 
 func (h *Handler) approvePage(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +213,8 @@ func (h *Handler) approvePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(r.Context(), a))
+	code, p := h.pageFor(r.Context(), a)
+	h.render(w, code, p)
 }
 
 // approvePost takes the page's answer: decision=approve (with number=N
@@ -192,12 +248,15 @@ func (h *Handler) approvePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.render(w, http.StatusOK, h.pageFor(r.Context(), got))
+	code, p := h.pageFor(r.Context(), got)
+	h.render(w, code, p)
 }
 
-// push takes a push or telephony gateway's signed decision.
+// push takes a push or telephony gateway's signed decision: signed with
+// the secret of the approval's own channel, over its ID and purpose, and
+// taken once.
 func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
-	if len(h.opt.GatewaySecrets) == 0 {
+	if h.opt.PushGatewaySecret == "" && h.opt.CallGatewaySecret == "" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -205,10 +264,26 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := webhook.ReadDecision(r, h.opt.GatewaySecrets, h.opt.Now(), maxSkew)
-	if err != nil {
-		h.log.Warn("push callback refused", "err", err, "remote", r.RemoteAddr)
-		http.Error(w, "bad request", http.StatusUnauthorized)
+	secret := map[string]string{"push": h.opt.PushGatewaySecret, "call": h.opt.CallGatewaySecret}[a.Kind]
+	if secret == "" {
+		// No gateway of this channel: nobody may decide it here.
+		h.log.Warn("gateway decision for a channel without a gateway refused", "kind", a.Kind, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	}
+	d, err := webhook.ReadDecision(r, secret, a.ID, a.Kind, h.opt.Now(), maxSkew, h.replays)
+	switch {
+	case errors.Is(err, webhook.ErrReplayed):
+		h.log.Warn("replayed gateway decision refused", "kind", a.Kind, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusConflict), http.StatusConflict)
+		return
+	case errors.Is(err, webhook.ErrSignature):
+		h.log.Warn("gateway decision with a bad signature refused", "kind", a.Kind, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+		return
+	case err != nil:
+		h.log.Warn("gateway decision refused", "kind", a.Kind, "err", err, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(http.StatusBadRequest), http.StatusBadRequest)
 		return
 	}
 	ans := map[string]challenge.Answer{"approve": challenge.Approve, "deny": challenge.Deny, "fraud": challenge.ReportFraud}[d.Decision]
@@ -239,7 +314,7 @@ func (h *Handler) twilioForm(w http.ResponseWriter, r *http.Request, kind challe
 	}
 	if !twilio.ValidSignature(h.opt.TwilioAuthToken, u, r.PostForm, r.Header.Get("X-Twilio-Signature")) {
 		h.log.Warn("Twilio callback with a bad signature refused", "kind", string(kind), "remote", r.RemoteAddr)
-		http.Error(w, "forbidden", http.StatusForbidden)
+		http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
 		return store.Approval{}, false
 	}
 	return h.approval(w, r, kind)

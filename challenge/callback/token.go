@@ -45,7 +45,8 @@ var (
 )
 
 // verify returns the approval ID a token of this kind names, unless it is
-// forged, of another kind, or expired at now.
+// forged or of another kind (errBadToken), or expired at now (errExpired,
+// with the ID: the token was ours).
 func (s *Signer) verify(kind challenge.CallbackKind, token string, now time.Time) (string, error) {
 	id, rest, ok1 := strings.Cut(token, ".")
 	exp, mac, ok2 := strings.Cut(rest, ".")
@@ -60,7 +61,7 @@ func (s *Signer) verify(kind challenge.CallbackKind, token string, now time.Time
 		return "", errBadToken
 	}
 	if !now.Before(time.Unix(e, 0)) {
-		return "", errExpired
+		return id, errExpired
 	}
 	return id, nil
 }

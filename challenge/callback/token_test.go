@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -64,5 +65,18 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Validate() = %v, want an error naming it", want, err)
 		}
+	}
+}
+
+// noDecider is a Decider for constructor tests; nothing calls it.
+type noDecider struct{ Decider }
+
+func TestNewRefusesAMissingLogger(t *testing.T) {
+	s := NewSigner("https://mfa.example.ac.jp", []byte("0123456789abcdef0123456789abcdef"))
+	if h, err := New(noDecider{}, s, Options{}, nil); err == nil || h != nil {
+		t.Fatalf("New without a logger = %v, %v; want an error", h, err)
+	}
+	if _, err := New(noDecider{}, s, Options{}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("New with a logger: %v", err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 // Extension once it answers), says Prompt in Language, and posts the
 // callee's answer to CallbackURL as a Decision ("approve" for #, "fraud"
 // for 0, "deny" for anything else, no answer or a hang-up), signed like
-// this message, before ExpiresAt.
+// this message (SignApproval with the ID and purpose "call"), before
+// ExpiresAt.
 type CallMessage struct {
 	Type        string `json:"type"` // "call"
 	ID          string `json:"id"`   // the approval's ID
@@ -38,5 +39,6 @@ func (c Caller) Call(ctx context.Context, r challenge.CallRequest) error {
 	}
 	ts := c.now().Unix()
 	return c.post(ctx, "call", ts, CallMessage{Type: "call", ID: r.ApprovalID, To: r.To, Extension: r.Extension,
-		Language: r.Language, Prompt: r.Prompt, CallbackURL: r.DecisionURL, ExpiresAt: r.Expires.Unix(), Timestamp: ts})
+		Language: r.Language, Prompt: r.Prompt, CallbackURL: r.DecisionURL, ExpiresAt: r.Expires.Unix(), Timestamp: ts},
+		&approvalRef{id: r.ApprovalID, purpose: "call"})
 }

@@ -146,16 +146,22 @@ func (c *Client) SendSMS(ctx context.Context, to, body string) error {
 		return errors.New("webhook: send SMS: empty body")
 	}
 	ts := c.now().Unix()
-	return c.post(ctx, "send SMS", ts, message{To: to, Body: body, ID: newID(), Timestamp: ts})
+	return c.post(ctx, "send SMS", ts, message{To: to, Body: body, ID: newID(), Timestamp: ts}, nil)
 }
 
-// post sends one signed JSON message.
-func (c *Client) post(ctx context.Context, what string, ts int64, v any) error {
+// post sends one signed JSON message. A message about an approval (push,
+// call) is signed with its approval's ID and purpose (see SignApproval); an
+// SMS with neither.
+func (c *Client) post(ctx context.Context, what string, ts int64, v any, about *approvalRef) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("webhook: %s: %w", what, err)
 	}
 	stamp := strconv.FormatInt(ts, 10)
+	sig := sign(c.secret, stamp, raw)
+	if about != nil {
+		sig = signApproval(c.secret, stamp, about.id, about.purpose, raw)
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -166,7 +172,7 @@ func (c *Client) post(ctx context.Context, what string, ts int64, v any) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "kakunin")
 	req.Header.Set("X-Kakunin-Timestamp", stamp)
-	req.Header.Set("X-Kakunin-Signature", sign(c.secret, stamp, raw))
+	req.Header.Set("X-Kakunin-Signature", sig)
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -191,10 +197,26 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
+// approvalRef names the approval a message is about: its ID and purpose
+// ("push" or "call", the message's type).
+type approvalRef struct{ id, purpose string }
+
 // Sign returns the X-Kakunin-Signature value for a body sent at timestamp
-// (the decimal Unix time of the X-Kakunin-Timestamp header).
+// (the decimal Unix time of the X-Kakunin-Timestamp header): an SMS.
 func Sign(secret, timestamp string, body []byte) string {
 	return sign([]byte(secret), timestamp, body)
+}
+
+// SignApproval returns the X-Kakunin-Signature value of a message about
+// one approval, either way: a push or call request kakunin sends, and the
+// decision a gateway posts back. The HMAC covers
+//
+//	timestamp + "." + approval ID + "." + purpose + "." + body
+//
+// where purpose is "push" or "call" (the type of the message the gateway
+// got), so a decision signed for one approval or channel decides no other.
+func SignApproval(secret, timestamp, approvalID, purpose string, body []byte) string {
+	return signApproval([]byte(secret), timestamp, approvalID, purpose, body)
 }
 
 func sign(key []byte, timestamp string, body []byte) string {
@@ -205,14 +227,34 @@ func sign(key []byte, timestamp string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
+func signApproval(key []byte, timestamp, approvalID, purpose string, body []byte) string {
+	// The timestamp is digits, an ID has no dot and the purpose is a
+	// fixed word: the parts cannot be shifted into one another.
+	return sign(key, timestamp+"."+approvalID+"."+purpose, body)
+}
+
 // Verify reports whether signature (the X-Kakunin-Signature header) is the
 // HMAC-SHA256 under secret of timestamp (the X-Kakunin-Timestamp header),
 // a dot and body (the raw request body, before any JSON decoding), and
 // whether timestamp lies within maxSkew of now, either side. An empty
 // secret, a maxSkew that is not positive or a malformed header verifies
 // nothing. Verify does not refuse a replay within the window: a receiver
-// that must, remembers the ids it has seen for maxSkew.
+// that must, remembers what it has seen for maxSkew (see Replays).
 func Verify(secret, timestamp, body, signature string, now time.Time, maxSkew time.Duration) bool {
+	return verify(secret, timestamp, "", body, signature, now, maxSkew)
+}
+
+// VerifyApproval is Verify for a message about one approval, signed with
+// SignApproval. An empty approval ID or one with a dot, or a purpose other
+// than "push" or "call", verifies nothing.
+func VerifyApproval(secret, timestamp, approvalID, purpose, body, signature string, now time.Time, maxSkew time.Duration) bool {
+	if approvalID == "" || strings.Contains(approvalID, ".") || (purpose != "push" && purpose != "call") {
+		return false
+	}
+	return verify(secret, timestamp, "."+approvalID+"."+purpose, body, signature, now, maxSkew)
+}
+
+func verify(secret, timestamp, bound, body, signature string, now time.Time, maxSkew time.Duration) bool {
 	if secret == "" || maxSkew <= 0 {
 		return false
 	}
@@ -232,7 +274,7 @@ func Verify(secret, timestamp, body, signature string, now time.Time, maxSkew ti
 		return false
 	}
 	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(timestamp))
+	m.Write([]byte(timestamp + bound))
 	m.Write([]byte{'.'})
 	m.Write([]byte(body))
 	return hmac.Equal(got, m.Sum(nil))

@@ -48,12 +48,12 @@ func TestRadclientPushAndCallApprovals(t *testing.T) {
 	var pushes []webhook.PushMessage
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
-		if !webhook.Verify(gwSecret, r.Header.Get("X-Kakunin-Timestamp"), string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
+		var m webhook.PushMessage
+		json.Unmarshal(raw, &m)
+		if !webhook.VerifyApproval(gwSecret, r.Header.Get("X-Kakunin-Timestamp"), m.ID, "push", string(raw), r.Header.Get("X-Kakunin-Signature"), time.Now(), time.Minute) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var m webhook.PushMessage
-		json.Unmarshal(raw, &m)
 		mu.Lock()
 		pushes = append(pushes, m)
 		mu.Unlock()
@@ -137,7 +137,7 @@ callbacks:
 		req, _ := http.NewRequest(http.MethodPost, p.CallbackURL, bytes.NewReader(raw))
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		req.Header.Set("X-Kakunin-Timestamp", ts)
-		req.Header.Set("X-Kakunin-Signature", webhook.Sign(gwSecret, ts, raw))
+		req.Header.Set("X-Kakunin-Signature", webhook.SignApproval(gwSecret, ts, p.ID, "push", raw))
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -213,7 +213,7 @@ callbacks:
 		req, _ := http.NewRequest(http.MethodPost, p.CallbackURL, bytes.NewReader(raw))
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		req.Header.Set("X-Kakunin-Timestamp", ts)
-		req.Header.Set("X-Kakunin-Signature", webhook.Sign(gwSecret, ts, raw))
+		req.Header.Set("X-Kakunin-Signature", webhook.SignApproval(gwSecret, ts, p.ID, "push", raw))
 		if resp, err := client.Do(req); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("callback: %v %v", resp, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -127,7 +128,7 @@ func (c *config) holdWarnings(grace time.Duration) []string {
 
 // approvals builds the push channels, the caller and the callback handler.
 // The handler needs the engine, so it is returned as a function of it.
-func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.Handler, error) {
+func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine, *slog.Logger) (http.Handler, error), error) {
 	if !c.Push.enabled() && !c.Voice.enabled() {
 		return nil, nil, nil
 	}
@@ -147,7 +148,7 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.H
 			return nil, nil, fmt.Errorf("push.webhook: %w", err)
 		}
 		opts = append(opts, challenge.WithPush("webhook", wc))
-		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Push.Webhook.Secret.Value())
+		cbOpts.PushGatewaySecret = c.Push.Webhook.Secret.Value()
 	}
 	con := console.New(os.Stdout)
 	if c.Push.demo {
@@ -167,12 +168,12 @@ func (c *config) approvals() ([]challenge.Option, func(*challenge.Engine) http.H
 			return nil, nil, fmt.Errorf("voice.webhook: %w", err)
 		}
 		opts = append(opts, challenge.WithCaller(webhook.Caller{Client: wc}))
-		cbOpts.GatewaySecrets = append(cbOpts.GatewaySecrets, c.Voice.Webhook.Secret.Value())
+		cbOpts.CallGatewaySecret = c.Voice.Webhook.Secret.Value()
 	case "console":
 		opts = append(opts, challenge.WithCaller(con))
 	}
-	handler := func(e *challenge.Engine) http.Handler {
-		return callback.New(e, signer, cbOpts, nil)
+	handler := func(e *challenge.Engine, log *slog.Logger) (http.Handler, error) {
+		return callback.New(e, signer, cbOpts, log)
 	}
 	return opts, handler, nil
 }
@@ -183,8 +184,11 @@ func (a *app) listenCallbacks(h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("callbacks.listen: %w", err)
 	}
+	// ErrorLog: what net/http reports (a handler's panic, a failed TLS
+	// handshake) belongs in kakunin's log, not on a bare stderr.
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+		WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(a.log.With("component", "callbacks").Handler(), slog.LevelWarn)}
 	if cf, kf := a.cfg.Callbacks.TLSCertFile, a.cfg.Callbacks.TLSKeyFile; cf != "" {
 		cert, err := tls.LoadX509KeyPair(cf, kf)
 		if err != nil {

@@ -96,7 +96,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	if callbacks != nil {
-		a.callbacks = callbacks(a.engine)
+		if a.callbacks, err = callbacks(a.engine, log.With("component", "callbacks")); err != nil {
+			a.close()
+			return nil, err
+		}
 		log.Info("push and voice approvals enabled", "push", cfg.Push.enabled(), "voice", cfg.Voice.Provider)
 	}
 	if a.radius, err = radius.New(cfg.Radius, a.engine, log.With("component", "radius"), a.reg); err != nil {

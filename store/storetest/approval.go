@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 
 func approval(user, key string, now time.Time) store.Approval {
 	return store.Approval{ID: store.NewID(), UserID: user, MethodID: store.NewID(), Kind: "push", Key: key,
-		RequestID: "req-1", Client: "gw@192.0.2.1", Number: 42, Groups: []string{"staff"},
+		RequestID: "req-1", Client: "gw@192.0.2.1", Number: 42, Choices: []int{17, 42, 80}, Groups: []string{"staff"},
 		Node: "node-a/boot-1", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
 }
 
@@ -37,6 +38,16 @@ func testApprovalRoundTrip(t *testing.T, s store.Store) {
 		got.Groups[0] != "staff" || got.Status != store.ApprovalPending || got.Node != a.Node ||
 		!got.CreatedAt.Equal(base) || !got.ExpiresAt.Equal(a.ExpiresAt) || !got.DecidedAt.IsZero() {
 		t.Errorf("GetApproval = %+v, want %+v", got, a)
+	}
+	if !slices.Equal(got.Choices, []int{17, 42, 80}) {
+		t.Errorf("GetApproval choices = %v, want [17 42 80] in that order", got.Choices)
+	}
+	// Without number matching there are no choices.
+	plain := approval("alice", "key-2", base)
+	plain.Number, plain.Choices = 0, nil
+	mustCreateApproval(t, s, plain)
+	if got, err := s.GetApproval(ctx, plain.ID); err != nil || got.Number != 0 || got.Choices != nil {
+		t.Errorf("GetApproval(no number matching) = %d %v, %v; want 0, nil", got.Number, got.Choices, err)
 	}
 	if _, err := s.GetApproval(ctx, store.NewID()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetApproval(unknown) err = %v, want ErrNotFound", err)
@@ -69,14 +80,18 @@ func testApprovalRoundTrip(t *testing.T, s store.Store) {
 func testApprovalRefusesInvalid(t *testing.T, s store.Store) {
 	ctx := ctxFor(t)
 	for name, mod := range map[string]func(*store.Approval){
-		"no id":       func(a *store.Approval) { a.ID = "" },
-		"no user":     func(a *store.Approval) { a.UserID = "" },
-		"no key":      func(a *store.Approval) { a.Key = "" },
-		"no kind":     func(a *store.Approval) { a.Kind = "" },
-		"no expiry":   func(a *store.Approval) { a.ExpiresAt = time.Time{} },
-		"bad status":  func(a *store.Approval) { a.Status = "maybe" },
-		"bad number":  func(a *store.Approval) { a.Number = 100 },
-		"NUL in node": func(a *store.Approval) { a.Node = "a\x00b" },
+		"no id":                        func(a *store.Approval) { a.ID = "" },
+		"no user":                      func(a *store.Approval) { a.UserID = "" },
+		"no key":                       func(a *store.Approval) { a.Key = "" },
+		"no kind":                      func(a *store.Approval) { a.Kind = "" },
+		"no expiry":                    func(a *store.Approval) { a.ExpiresAt = time.Time{} },
+		"bad status":                   func(a *store.Approval) { a.Status = "maybe" },
+		"bad number":                   func(a *store.Approval) { a.Number = 100 },
+		"number not among the choices": func(a *store.Approval) { a.Choices = []int{17, 43, 80} },
+		"choices without a number":     func(a *store.Approval) { a.Number = 0 },
+		"choice out of range":          func(a *store.Approval) { a.Choices = []int{42, 100, 17} },
+		"choice twice":                 func(a *store.Approval) { a.Choices = []int{42, 17, 17} },
+		"NUL in node":                  func(a *store.Approval) { a.Node = "a\x00b" },
 	} {
 		a := approval("alice", "k", base)
 		mod(&a)
@@ -269,8 +284,16 @@ func testNodesApprovals(t *testing.T, open func(store.Encryption) store.Store) {
 	if got, err := b.FindApproval(ctx, "key", "", base); err != nil || got.ID != x.ID {
 		t.Fatalf("node B FindApproval = %s, %v", got.ID, err)
 	}
-	if _, ok, err := b.DecideApproval(ctx, x.ID, store.ApprovalApproved, base.Add(time.Second)); err != nil || !ok {
+	// Every node shows the numbers node A drew, in its order.
+	if got, err := b.GetApproval(ctx, x.ID); err != nil || !slices.Equal(got.Choices, x.Choices) {
+		t.Fatalf("node B reads choices %v, %v; node A stored %v", got.Choices, err, x.Choices)
+	}
+	decided, ok, err := b.DecideApproval(ctx, x.ID, store.ApprovalApproved, base.Add(time.Second))
+	if err != nil || !ok {
 		t.Fatalf("node B decides: %v, %v", ok, err)
+	}
+	if !slices.Equal(decided.Choices, x.Choices) {
+		t.Errorf("DecideApproval returns choices %v, want %v", decided.Choices, x.Choices)
 	}
 	got, err := a.DecidedApprovals(ctx, base)
 	if err != nil || len(got) != 1 || got[0].Status != store.ApprovalApproved {
