@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
@@ -238,10 +239,34 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// localPath accepts only a path on this site as a place to return to.
+// localPath accepts only a path on this site as a place to return to, and
+// answers "/" for anything else. Browsers strip TAB, CR and LF from a URL
+// and read a backslash as a slash, so "/\t/evil", "/\\evil" and "///evil"
+// all lead off-site: the target must be printable ASCII without a
+// backslash (the portal's own links are escaped, so they always are), parse
+// as a URL with no scheme, host or user, and have a path, raw and decoded,
+// that starts with exactly one slash.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
-		return "/"
+	const home = "/"
+	if p == "" || len(p) > 2048 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return home
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return home
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return home
+	}
+	// The decoded path too: "/%2F/evil" and "/%5Cevil" are harmless as
+	// they stand, but a proxy or a later decode must not make them a host.
+	for _, r := range u.Path {
+		if r < ' ' || r == 0x7f || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return home
+		}
 	}
 	return p
 }
