@@ -155,7 +155,7 @@ func TestChangesAreNotifiedInTheUsersLanguage(t *testing.T) {
 		t.Errorf("notification lacks the help desk or the user:\n%s", m.Text())
 	}
 	// The user switches to English: the next notification is in English.
-	b.get("/lang?to=en&next=/security")
+	b.post("/lang", url.Values{"to": {"en"}, "next": {"/security"}})
 	ms, _ := e.st.Methods(context.Background(), userID)
 	r := b.post("/security/default", url.Values{"method": {ms[len(ms)-1].ID}})
 	if r.path != "/security?notice=default" {

@@ -59,9 +59,6 @@ func (p page) Other() string {
 	return "en"
 }
 
-// LangURL switches the language and comes back here.
-func (p page) LangURL() string { return "/lang?to=" + p.Other() + "&next=" + url.QueryEscape(p.Self) }
-
 // notices are the flash messages a redirect may name in ?notice=.
 var notices = map[string]string{
 	"added": "notice_added", "deleted": "notice_deleted", "default": "notice_default",
@@ -77,7 +74,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.with(anyone, s.home))
-	mux.HandleFunc("GET /lang", s.with(anyone, s.setLang))
+	mux.HandleFunc("GET /lang", s.with(anyone, s.showLang))
+	mux.HandleFunc("POST /lang", s.with(anyone, s.setLang))
 	mux.HandleFunc("GET /signin", s.with(anyone, s.signinPage))
 	mux.HandleFunc("POST /signin", s.with(anyone, s.signin))
 	mux.HandleFunc("GET /signin/code", s.with(passwordOnly, s.codePage))
@@ -286,8 +284,29 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 }
 
+// showLang (GET /lang, a link anyone can send) changes only what this
+// browser's pages are shown in: the cookie and the session's display
+// language. What calls and notifications speak is stored only by the
+// form (POST /lang), which cross-origin protection guards.
+func (s *Server) showLang(w http.ResponseWriter, r *http.Request, v *visit) {
+	s.displayLang(w, r, v, r.URL.Query().Get("to"))
+	redirect(w, r, localPath(r.URL.Query().Get("next")))
+}
+
+// setLang (POST /lang, the language switch) also makes a signed-in
+// user's choice what calls and push notifications speak.
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request, v *visit) {
-	lang := r.URL.Query().Get("to")
+	lang := s.displayLang(w, r, v, r.PostFormValue("to"))
+	if v.user.ID != "" && v.user.Language != lang {
+		if err := s.admin.SetLanguage(r.Context(), v.user.ID, lang, "portal"); err != nil {
+			s.log.Warn("portal: save the user's language", "err", err)
+		}
+	}
+	redirect(w, r, localPath(r.PostFormValue("next")))
+}
+
+// displayLang sets the language of this browser's pages and returns it.
+func (s *Server) displayLang(w http.ResponseWriter, r *http.Request, v *visit, lang string) string {
 	if !supported(lang) {
 		lang = languages[0]
 	}
@@ -298,14 +317,7 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, v *visit) {
 			s.log.Warn("portal: save language", "err", err)
 		}
 	}
-	// A signed-in user's choice is also what calls and push
-	// notifications speak.
-	if v.user.ID != "" && v.user.Language != lang {
-		if err := s.admin.SetLanguage(r.Context(), v.user.ID, lang, "portal"); err != nil {
-			s.log.Warn("portal: save the user's language", "err", err)
-		}
-	}
-	redirect(w, r, localPath(r.URL.Query().Get("next")))
+	return lang
 }
 
 // Sign-in: the ID and password, then a code once the user has a method.

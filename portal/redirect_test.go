@@ -93,6 +93,13 @@ func TestReturnTargetsOffSiteGoHome(t *testing.T) {
 			wantLocation(t, next, b.location(req))
 		}
 	})
+	t.Run("POST /lang", func(t *testing.T) {
+		e := newEnv(t)
+		b := e.browser()
+		for _, next := range cases {
+			wantLocation(t, next, b.postLocation("/lang", url.Values{"to": {"en"}, "next": {next}}))
+		}
+	})
 	t.Run("POST /stepup", func(t *testing.T) {
 		e := newEnv(t)
 		b := e.browser()
