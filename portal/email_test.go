@@ -22,10 +22,16 @@ import (
 // the test process (STARTTLS with a test CA, AUTH PLAIN).
 func newMailEnv(t *testing.T, pc Config) (*env, *testenv.SMTPServer) {
 	t.Helper()
+	return newMailEnvOn(t, store.DriverSQLite, pc)
+}
+
+// newMailEnvOn is newMailEnv on a store of the driver given.
+func newMailEnvOn(t *testing.T, driver string, pc Config) (*env, *testenv.SMTPServer) {
+	t.Helper()
 	srv := testenv.NewSMTPServer(t, testenv.SMTPOptions{Username: "mfa", Password: "smtp-pw"})
 	pc.SMTP = &mail.Config{Host: srv.Host, Port: srv.Port, From: "MFA <mfa-noreply@example.ac.jp>",
 		Username: "mfa", Password: secret.New("smtp-pw"), CAFile: srv.CAFile}
-	e := newEnvWith(t, pc)
+	e := newEnvOn(t, driver, pc)
 	c, err := mail.New(*e.srv.cfg.SMTP)
 	if err != nil {
 		t.Fatal(err)

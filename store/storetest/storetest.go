@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RedeemRaceHasOneWinner", testRedeemRace},
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
+		{"ReserveAttemptOfOwnKindIsApartFromLogins", testReserveAttemptOwnKind},
 		{"LoginReadsAndReservesAtTheLimit", testLogin},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
@@ -758,6 +759,32 @@ func testReserveAttempt(t *testing.T, s store.Store) {
 	}
 	if ok, _ := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 1); !ok {
 		t.Error("another user refused")
+	}
+}
+
+// testReserveAttemptOwnKind: the portal counts the tries of each code it
+// sends under a kind of its own ("portal_code/<random key>"): racing
+// reservations stop at the limit, and they are apart from other codes'
+// and from the failures a login counts.
+func testReserveAttemptOwnKind(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	kind := store.FailureKind("portal_code/" + strings.Repeat("k", 22))
+	since := base.Add(-24 * time.Hour)
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		return s.ReserveAttempt(ctx, "mallory", kind, base, since, 5)
+	})
+	if wins != 5 {
+		t.Errorf("%d of %d racing tries reserved, want 5", wins, Racers)
+	}
+	if n, err := s.CountFailures(ctx, "mallory", kind, since); err != nil || n != 5 {
+		t.Errorf("tries counted = %d, %v; want 5", n, err)
+	}
+	if ok, _ := s.ReserveAttempt(ctx, "mallory", store.FailureKind("portal_code/"+strings.Repeat("j", 22)), base, since, 5); !ok {
+		t.Error("another code's tries refused")
+	}
+	a, err := s.Account(ctx, "mallory", store.AccountQuery{PasswordSince: since, CodeSince: since, CodeDaySince: since})
+	if err != nil || a.PasswordFailures != 0 || a.CodeFailures != 0 || a.CodeFailuresDay != 0 {
+		t.Errorf("a code's tries counted as login failures: %+v, %v", a, err)
 	}
 }
 
