@@ -519,8 +519,8 @@ func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
 	if u, err := e.st.GetUser(t.Context(), userID); err != nil || u.Language != "en" {
 		t.Errorf("the user's language after switching: %q, %v; want en (calls and notifications use it)", u.Language, err)
 	}
-	now := time.Now().Local()
-	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", now.Format("Jan 2006")} {
+	added := e.clock.now().Local() // the phone was added on the test's clock
+	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", added.Format("Jan 2006")} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("English page lacks %q", want)
 		}
