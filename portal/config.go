@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,8 +108,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("step_up: %s is outside 1m..1h", c.StepUp)
 	}
 	for i, h := range c.PushServices {
-		if h == "" || strings.ContainsAny(h, "/:@ ") {
-			return fmt.Errorf("push_services[%d]: %q is not a host name (no scheme, port or path)", i, h)
+		if _, _, ok := pushService(h); !ok {
+			return fmt.Errorf("push_services[%d]: %q is not a host name, or host:port for a service off port 443 (no scheme or path)", i, h)
 		}
 	}
 	if c.SMTP != nil {
@@ -138,20 +139,49 @@ func (c *Config) ownMailDomain(addr string) bool {
 }
 
 // pushServiceAllowed reports whether a subscription's endpoint is at one
-// of push_services or a subdomain of one.
+// of push_services or a subdomain of one, on its port: https on 443 (the
+// browsers' push services all are) unless the entry names another port.
+// Plain http is left for a push service on a loopback address (tests),
+// and then only on the port its entry names.
 func (c *Config) pushServiceAllowed(endpoint string) bool {
 	u, err := url.Parse(endpoint)
-	if err != nil {
+	if err != nil || u.User != nil || u.Opaque != "" || u.Host == "" {
 		return false
 	}
-	host := strings.ToLower(u.Hostname())
-	for _, h := range c.PushServices {
-		h = strings.ToLower(h)
-		if host == h || strings.HasSuffix(host, "."+h) {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	switch {
+	case u.Scheme == "https" && port == "":
+		port = "443"
+	case u.Scheme == "http" && isLoopback(host) && port == "":
+		port = "80"
+	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(host)):
+		return false
+	}
+	for _, entry := range c.PushServices {
+		h, p, ok := pushService(entry)
+		if ok && port == p && (host == h || strings.HasSuffix(host, "."+h)) {
 			return true
 		}
 	}
 	return false
+}
+
+// pushService reads an entry of push_services: a host name (port 443)
+// or host:port.
+func pushService(entry string) (host, port string, ok bool) {
+	host, port = entry, "443"
+	if strings.Contains(entry, ":") {
+		h, p, err := net.SplitHostPort(entry)
+		n, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || n < 1 || n > 65535 || strconv.Itoa(n) != p {
+			return "", "", false
+		}
+		host, port = h, p
+	}
+	if host == "" || strings.ContainsAny(host, "/:@ []") {
+		return "", "", false
+	}
+	return strings.ToLower(host), port, true
 }
 
 // TLS reports whether the portal serves HTTPS itself.

@@ -46,7 +46,7 @@ func (s *Server) emailRoutes(mux *http.ServeMux) {
 type pendingEmail struct {
 	Address string              `json:"address"`
 	Code    challenge.PhoneCode `json:"code"`
-	Tries   int                 `json:"tries,omitempty"`
+	TryKey  string              `json:"try,omitempty"`   // names the code's tries in the store (codetries.go)
 	First   string              `json:"first,omitempty"` // first-method setup: "app" or "phone"
 }
 
@@ -224,6 +224,11 @@ func (s *Server) emailSend(w http.ResponseWriter, r *http.Request, v *visit) {
 		s.fail(w, r, v, "new code", err)
 		return
 	}
+	tryKey, err := newTryKey()
+	if err != nil {
+		s.fail(w, r, v, "new code", err)
+		return
+	}
 	mctx, cancel := context.WithTimeout(ctx, mailSendLimit)
 	defer cancel()
 	lang := v.lang
@@ -237,7 +242,7 @@ func (s *Server) emailSend(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	s.m.mails.WithLabelValues("code", "sent").Inc()
 	s.log.Info("portal: verification mail sent", "user", v.user.ID, "to", challenge.MaskEmail(addr))
-	p := pendingEmail{Address: addr, Code: challenge.PhoneCode{Code: code, Expires: now.Add(emailCodeTTL)}, First: first}
+	p := pendingEmail{Address: addr, Code: challenge.PhoneCode{Code: code, Expires: now.Add(emailCodeTTL)}, First: first, TryKey: tryKey}
 	if err := s.saveEmailPending(ctx, v.sess, &p); err != nil {
 		s.fail(w, r, v, "save session", err)
 		return
@@ -272,25 +277,41 @@ func (s *Server) emailVerify(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.emailAllowed(w, r, v, "/setup/email/verify") {
 		return
 	}
-	if !s.eng.CodeMatches(p.Code, strings.TrimSpace(r.PostFormValue("code"))) {
-		p.Tries++
-		if p.Tries >= maxEmailTries || !s.now().Before(p.Code.Expires) {
-			if err := s.saveEmailPending(ctx, v.sess, nil); err != nil {
-				s.fail(w, r, v, "save session", err)
-				return
-			}
-			d := s.emailForm(v, p.First)
-			d.Address = p.Address
-			s.renderEmail(w, r, v, "err_email_code_expired", d)
+	// startAgain drops the address: a new code is needed.
+	startAgain := func() {
+		if err := s.saveEmailPending(ctx, v.sess, nil); err != nil {
+			s.fail(w, r, v, "save session", err)
 			return
 		}
-		if err := s.saveEmailPending(ctx, v.sess, &p); err != nil {
-			s.fail(w, r, v, "save session", err)
+		d := s.emailForm(v, p.First)
+		d.Address = p.Address
+		s.renderEmail(w, r, v, "err_email_code_expired", d)
+	}
+	ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxEmailTries)
+	if err != nil {
+		s.fail(w, r, v, "reserve a code try", err)
+		return
+	}
+	if !ok || !s.now().Before(p.Code.Expires) {
+		s.m.codeTries.WithLabelValues("email", "refused").Inc()
+		startAgain()
+		return
+	}
+	if !s.eng.CodeMatches(p.Code, strings.TrimSpace(r.PostFormValue("code"))) {
+		s.m.codeTries.WithLabelValues("email", "wrong").Inc()
+		left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxEmailTries)
+		if err != nil {
+			s.fail(w, r, v, "count code tries", err)
+			return
+		}
+		if !left {
+			startAgain()
 			return
 		}
 		s.renderEmailVerify(w, r, v, p, "err_email_code")
 		return
 	}
+	s.m.codeTries.WithLabelValues("email", "ok").Inc()
 	// The address leaves the session before it is saved, so a second
 	// submit cannot save it twice.
 	if err := s.saveEmailPending(ctx, v.sess, nil); err != nil {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
@@ -58,9 +59,6 @@ func (p page) Other() string {
 	return "en"
 }
 
-// LangURL switches the language and comes back here.
-func (p page) LangURL() string { return "/lang?to=" + p.Other() + "&next=" + url.QueryEscape(p.Self) }
-
 // notices are the flash messages a redirect may name in ?notice=.
 var notices = map[string]string{
 	"added": "notice_added", "deleted": "notice_deleted", "default": "notice_default",
@@ -76,7 +74,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.with(anyone, s.home))
-	mux.HandleFunc("GET /lang", s.with(anyone, s.setLang))
+	mux.HandleFunc("GET /lang", s.with(anyone, s.showLang))
+	mux.HandleFunc("POST /lang", s.with(anyone, s.setLang))
 	mux.HandleFunc("GET /signin", s.with(anyone, s.signinPage))
 	mux.HandleFunc("POST /signin", s.with(anyone, s.signin))
 	mux.HandleFunc("GET /signin/code", s.with(passwordOnly, s.codePage))
@@ -238,10 +237,34 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// localPath accepts only a path on this site as a place to return to.
+// localPath accepts only a path on this site as a place to return to, and
+// answers "/" for anything else. Browsers strip TAB, CR and LF from a URL
+// and read a backslash as a slash, so "/\t/evil", "/\\evil" and "///evil"
+// all lead off-site: the target must be printable ASCII without a
+// backslash (the portal's own links are escaped, so they always are), parse
+// as a URL with no scheme, host or user, and have a path, raw and decoded,
+// that starts with exactly one slash.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
-		return "/"
+	const home = "/"
+	if p == "" || len(p) > 2048 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return home
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return home
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return home
+	}
+	// The decoded path too: "/%2F/evil" and "/%5Cevil" are harmless as
+	// they stand, but a proxy or a later decode must not make them a host.
+	for _, r := range u.Path {
+		if r < ' ' || r == 0x7f || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) {
+			return home
+		}
 	}
 	return p
 }
@@ -261,8 +284,29 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 }
 
+// showLang (GET /lang, a link anyone can send) changes only what this
+// browser's pages are shown in: the cookie and the session's display
+// language. What calls and notifications speak is stored only by the
+// form (POST /lang), which cross-origin protection guards.
+func (s *Server) showLang(w http.ResponseWriter, r *http.Request, v *visit) {
+	s.displayLang(w, r, v, r.URL.Query().Get("to"))
+	redirect(w, r, localPath(r.URL.Query().Get("next")))
+}
+
+// setLang (POST /lang, the language switch) also makes a signed-in
+// user's choice what calls and push notifications speak.
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request, v *visit) {
-	lang := r.URL.Query().Get("to")
+	lang := s.displayLang(w, r, v, r.PostFormValue("to"))
+	if v.user.ID != "" && v.user.Language != lang {
+		if err := s.admin.SetLanguage(r.Context(), v.user.ID, lang, "portal"); err != nil {
+			s.log.Warn("portal: save the user's language", "err", err)
+		}
+	}
+	redirect(w, r, localPath(r.PostFormValue("next")))
+}
+
+// displayLang sets the language of this browser's pages and returns it.
+func (s *Server) displayLang(w http.ResponseWriter, r *http.Request, v *visit, lang string) string {
 	if !supported(lang) {
 		lang = languages[0]
 	}
@@ -273,14 +317,7 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request, v *visit) {
 			s.log.Warn("portal: save language", "err", err)
 		}
 	}
-	// A signed-in user's choice is also what calls and push
-	// notifications speak.
-	if v.user.ID != "" && v.user.Language != lang {
-		if err := s.admin.SetLanguage(r.Context(), v.user.ID, lang, "portal"); err != nil {
-			s.log.Warn("portal: save the user's language", "err", err)
-		}
-	}
-	redirect(w, r, localPath(r.URL.Query().Get("next")))
+	return lang
 }
 
 // Sign-in: the ID and password, then a code once the user has a method.

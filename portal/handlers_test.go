@@ -515,12 +515,12 @@ func TestSecurityInfoShowsMaskedPhoneAndDatesPerLanguage(t *testing.T) {
 			t.Errorf("Japanese page lacks %q", want)
 		}
 	}
-	r = b.get("/lang?to=en&next=/security")
+	r = b.post("/lang", url.Values{"to": {"en"}, "next": {"/security"}})
 	if u, err := e.st.GetUser(t.Context(), userID); err != nil || u.Language != "en" {
 		t.Errorf("the user's language after switching: %q, %v; want en (calls and notifications use it)", u.Language, err)
 	}
-	now := e.clock.now().Local()
-	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", now.Format("Jan 2006")} {
+	added := e.clock.now().Local() // the phone was added on the test's clock
+	for _, want := range []string{text("en", "kind_office_phone"), "ext. 204", added.Format("Jan 2006")} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("English page lacks %q", want)
 		}
@@ -556,5 +556,53 @@ func TestDonePageChecksTheNewMethodBySigningIn(t *testing.T) {
 	}
 	if r = b.signIn(userID, password, seed); r.path != "/security" {
 		t.Errorf("signing in with the new app landed on %s, want /security", r.path)
+	}
+}
+
+// TestCrossSiteLanguageLinkLeavesTheStoredLanguage: what calls and
+// notifications speak changes only by the language switch's form, which
+// another site cannot submit; a link (GET /lang) changes only the pages.
+func TestCrossSiteLanguageLinkLeavesTheStoredLanguage(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.enroll(userID, password)
+	stored := func() string {
+		t.Helper()
+		u, err := e.st.GetUser(t.Context(), userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Language
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/lang?to=en&next=/security", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := b.do(req); r.path != "/security" || !strings.Contains(r.body, `<html lang="en">`) {
+		t.Errorf("a link to /lang: %s, want the security page in English", r.path)
+	}
+	if l := stored(); l != "" {
+		t.Errorf("a cross-site link stored the language %q", l)
+	}
+
+	form := url.Values{"to": {"en"}, "next": {"/security"}}
+	req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/lang", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "https://evil.example")
+	if r := b.do(req); r.status != http.StatusForbidden {
+		t.Errorf("a cross-site POST /lang: %d, want 403", r.status)
+	}
+	if l := stored(); l != "" {
+		t.Errorf("a cross-site form stored the language %q", l)
+	}
+
+	r := b.get("/security")
+	if !strings.Contains(r.body, `<form method="post" action="/lang"`) || !strings.Contains(r.body, `<button id="lang" type="submit" class="link" lang="ja">`) {
+		t.Fatalf("the language switch is not a form:\n%s", r.body)
+	}
+	if r = b.post("/lang", url.Values{"to": {"ja"}, "next": {"/security"}}); r.path != "/security" || !strings.Contains(r.body, `<html lang="ja">`) {
+		t.Errorf("the switch: %s", r.path)
+	}
+	if l := stored(); l != "ja" {
+		t.Errorf("after the switch the stored language is %q, want ja", l)
 	}
 }

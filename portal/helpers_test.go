@@ -20,6 +20,7 @@ import (
 	"kakunin/challenge"
 	"kakunin/internal/demodir"
 	"kakunin/internal/secret"
+	"kakunin/internal/testenv"
 	"kakunin/ldapauth"
 	"kakunin/store"
 )
@@ -64,6 +65,14 @@ func newEnvWith(t *testing.T, pc Config) *env { t.Helper(); return newEnvEngine(
 // newEnvEngine is newEnvWith with options for the engine (providers).
 func newEnvEngine(t *testing.T, pc Config, engOpts ...challenge.Option) *env {
 	t.Helper()
+	return newEnvOn(t, store.DriverSQLite, pc, engOpts...)
+}
+
+// newEnvOn is newEnvEngine on a store of the driver given: sqlite, or
+// postgres (a fresh schema in the test PostgreSQL), for behaviour that
+// rests on the store's atomicity.
+func newEnvOn(t *testing.T, driver string, pc Config, engOpts ...challenge.Option) *env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir, err := demodir.Start("", []demodir.User{
 		{ID: userID, Name: "Test One", Password: password, Groups: []string{"vpn-staff"}},
@@ -86,7 +95,10 @@ func newEnvEngine(t *testing.T, pc Config, engOpts ...challenge.Option) *env {
 
 	key := make([]byte, 32)
 	rand.Read(key)
-	sc := store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "k.db")}
+	sc := store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "k.db")}
+	if driver == store.DriverPostgres {
+		sc = store.Config{Driver: store.DriverPostgres, DSN: secret.New(testenv.PostgresDSN(t))}
+	}
 	sc.Encryption.Keys = []store.EncryptionKey{{ID: "t", Key: secret.New(base64.StdEncoding.EncodeToString(key))}}
 	sc.SetDefaults()
 	st, err := store.Open(context.Background(), sc, log)

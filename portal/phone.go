@@ -20,7 +20,8 @@ import (
 // verified: a code sent by SMS and typed back, or a call answered with
 // '#'. Editing a number verifies the new one, then replaces the old.
 
-// maxPhoneTries is how many wrong codes one SMS code tolerates.
+// maxPhoneTries is how many tries one SMS code to a new number gets
+// (counted in the store: codetries.go).
 const maxPhoneTries = 5
 
 func (s *Server) phoneRoutes(mux *http.ServeMux) {
@@ -112,7 +113,7 @@ type pendingPhone struct {
 	Replace   string              `json:"replace,omitempty"` // the method a new number replaces
 	Via       string              `json:"via"`               // "sms", "call" or "push" (sign-in only)
 	Code      challenge.PhoneCode `json:"code"`              // sms: what was sent, and until when
-	Tries     int                 `json:"tries,omitempty"`
+	TryKey    string              `json:"try,omitempty"`     // sms: names the code's tries in the store (codetries.go)
 	Approval  string              `json:"approval,omitempty"`
 	// Number (push) is the number to choose on the phone; Label is the
 	// push app's name.
@@ -300,6 +301,10 @@ func (s *Server) phoneSend(w http.ResponseWriter, r *http.Request, v *visit) {
 	p := pendingPhone{Kind: d.Kind, Phone: phone, Extension: d.Extension, Replace: d.Edit, Via: d.Via}
 	var err error
 	if d.Via == "sms" {
+		if p.TryKey, err = newTryKey(); err != nil {
+			s.fail(w, r, v, "send to a phone", err)
+			return
+		}
 		p.Code, err = s.eng.SendVerificationCode(ctx, v.user.ID, phone)
 	} else {
 		p.Approval, err = s.eng.CallToVerify(ctx, v.user.ID, phone, d.Extension, v.lang)
@@ -378,19 +383,31 @@ func (s *Server) phoneVerify(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	if p.Via == "sms" {
 		code := strings.TrimSpace(r.PostFormValue("code"))
+		ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxPhoneTries)
+		if err != nil {
+			s.fail(w, r, v, "reserve a code try", err)
+			return
+		}
+		if !ok || !s.now().Before(p.Code.Expires) {
+			s.m.codeTries.WithLabelValues("phone", "refused").Inc()
+			s.restart(w, r, v, p, "err_phone_code_expired")
+			return
+		}
 		if !s.eng.CodeMatches(p.Code, code) {
-			p.Tries++
-			if p.Tries >= maxPhoneTries || !s.now().Before(p.Code.Expires) {
-				s.restart(w, r, v, p, "err_phone_code_expired")
+			s.m.codeTries.WithLabelValues("phone", "wrong").Inc()
+			left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxPhoneTries)
+			if err != nil {
+				s.fail(w, r, v, "count code tries", err)
 				return
 			}
-			if err := s.savePending(ctx, v.sess, &p); err != nil {
-				s.fail(w, r, v, "save session", err)
+			if !left {
+				s.restart(w, r, v, p, "err_phone_code_expired")
 				return
 			}
 			s.renderVerify(w, r, v, p, "err_phone_code", "")
 			return
 		}
+		s.m.codeTries.WithLabelValues("phone", "ok").Inc()
 	} else {
 		st, err := s.eng.VerificationStatus(ctx, v.user.ID, p.Approval)
 		switch {
@@ -564,6 +581,10 @@ func (s *Server) signInPhoneSend(w http.ResponseWriter, r *http.Request, v *visi
 	var err error
 	switch via {
 	case "sms":
+		if p.TryKey, err = newTryKey(); err != nil {
+			s.fail(w, r, v, "send to a phone", err)
+			return
+		}
 		p.Code, err = s.eng.SendSignInCode(ctx, v.user.ID, id)
 	case "push":
 		p.Label = pushName(v.lang, m)
@@ -638,6 +659,20 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 		return
 	}
 	if p.Via == "sms" {
+		ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxSignInTries)
+		if err != nil {
+			s.fail(w, r, v, "reserve a code try", err)
+			return
+		}
+		if !ok || !s.now().Before(p.Code.Expires) {
+			s.m.codeTries.WithLabelValues("signin_sms", "refused").Inc()
+			if err := s.savePending(ctx, v.sess, nil); err != nil {
+				s.fail(w, r, v, "save session", err)
+				return
+			}
+			s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
+			return
+		}
 		good, err := s.eng.CheckSignInCode(ctx, v.user.ID, p.Code, r.PostFormValue("code"))
 		switch {
 		case errors.Is(err, challenge.ErrLocked):
@@ -652,8 +687,13 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 			return
 		case !good:
 			s.m.signins.WithLabelValues("bad_code").Inc()
-			p.Tries++
-			if p.Tries >= maxSignInTries || !s.now().Before(p.Code.Expires) {
+			s.m.codeTries.WithLabelValues("signin_sms", "wrong").Inc()
+			left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxSignInTries)
+			if err != nil {
+				s.fail(w, r, v, "count code tries", err)
+				return
+			}
+			if !left {
 				if err := s.savePending(ctx, v.sess, nil); err != nil {
 					s.fail(w, r, v, "save session", err)
 					return
@@ -661,13 +701,10 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 				s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
 				return
 			}
-			if err := s.savePending(ctx, v.sess, &p); err != nil {
-				s.fail(w, r, v, "save session", err)
-				return
-			}
 			s.renderSignInPhone(w, r, v, p, "err_phone_code", "")
 			return
 		}
+		s.m.codeTries.WithLabelValues("signin_sms", "ok").Inc()
 	} else {
 		st, err := s.eng.VerificationStatus(ctx, v.user.ID, p.Approval)
 		switch {

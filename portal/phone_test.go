@@ -33,6 +33,12 @@ type phoneEnv struct {
 // newPhoneEnv wires the providers asked for: sms, call.
 func newPhoneEnv(t *testing.T, sms, call bool) *phoneEnv {
 	t.Helper()
+	return newPhoneEnvOn(t, store.DriverSQLite, sms, call)
+}
+
+// newPhoneEnvOn is newPhoneEnv on a store of the driver given.
+func newPhoneEnvOn(t *testing.T, driver string, sms, call bool) *phoneEnv {
+	t.Helper()
 	tw := testenv.NewFakeTwilio(t)
 	tc := twilio.Config{AccountSID: tw.AccountSID, AuthToken: secret.New(tw.AuthToken), From: "+815012345678", BaseURL: tw.URL}
 	tc.SetDefaults()
@@ -59,7 +65,7 @@ func newPhoneEnv(t *testing.T, sms, call bool) *phoneEnv {
 	if call {
 		opts = append(opts, challenge.WithCaller(twilio.Caller{Client: client}), challenge.WithCallbacks(signer))
 	}
-	e := newEnvEngine(t, Config{Listen: "127.0.0.1:0"}, opts...)
+	e := newEnvOn(t, driver, Config{Listen: "127.0.0.1:0"}, opts...)
 	h, err := callback.New(e.eng, signer, callback.Options{TwilioAuthToken: tw.AuthToken, Now: e.clock.now}, e.srv.log)
 	if err != nil {
 		t.Fatal(err)

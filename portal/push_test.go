@@ -25,8 +25,6 @@ import (
 func newPushEnv(t *testing.T) (*env, *webpush.VAPID) {
 	t.Helper()
 	e := newEnv(t)
-	// The fake push service listens on 127.0.0.1.
-	e.srv.cfg.PushServices = append([]string{"127.0.0.1"}, DefaultPushServices...)
 	priv, _, err := webpush.GenerateVAPID()
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +42,19 @@ func newPushEnv(t *testing.T) (*env, *webpush.VAPID) {
 	e.ts = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.ts.Close)
 	return e, v
+}
+
+// pushService starts a fake push service and lets the portal accept its
+// subscriptions: it listens on 127.0.0.1, on a port of its own.
+func (e *env) pushService(t *testing.T, v *webpush.VAPID) *testenv.PushService {
+	t.Helper()
+	ps := testenv.NewPushService(t, v.PublicKey())
+	u, err := url.Parse(ps.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.cfg.PushServices = append([]string{u.Host}, DefaultPushServices...)
+	return ps
 }
 
 func (e *env) pushMethods() []store.Method {
@@ -122,7 +133,7 @@ func TestPushAppsAreNotOfferedWithoutWebPush(t *testing.T) {
 
 func TestPushSubscriptionIsSavedAndShown(t *testing.T) {
 	e, v := newPushEnv(t)
-	ps := testenv.NewPushService(t, v.PublicKey())
+	ps := e.pushService(t, v)
 	b := e.browser()
 	b.enroll(userID, password)
 	r := b.post("/setup/push", url.Values{"subscription": {ps.Subscription()}, "label": {"Pixel 8"}})
@@ -167,7 +178,7 @@ func TestPushSubscriptionIsSavedAndShown(t *testing.T) {
 
 func TestPushTestNotificationIsNotAnApproval(t *testing.T) {
 	e, v := newPushEnv(t)
-	ps := testenv.NewPushService(t, v.PublicKey())
+	ps := e.pushService(t, v)
 	b := e.browser()
 	b.enroll(userID, password)
 	b.post("/setup/push", url.Values{"subscription": {ps.Subscription()}, "label": {"Pixel"}})
@@ -214,7 +225,7 @@ func TestPushTestNotificationIsNotAnApproval(t *testing.T) {
 
 func TestInvalidPushSubscriptionIsRefusedWithTheError(t *testing.T) {
 	e, v := newPushEnv(t)
-	ps := testenv.NewPushService(t, v.PublicKey())
+	ps := e.pushService(t, v)
 	var good map[string]any
 	json.Unmarshal([]byte(ps.Subscription()), &good)
 	with := func(f func(m map[string]any)) string {
@@ -247,7 +258,8 @@ func TestInvalidPushSubscriptionIsRefusedWithTheError(t *testing.T) {
 	}
 	// A valid subscription at a host that is not a push service (an
 	// internal address, say) is refused: kakunin would post to it.
-	for _, endpoint := range []string{"https://intranet.example.ac.jp/wp/x", "http://localhost:9090/wp/x", "https://fcm.googleapis.com.evil.example/wp/x"} {
+	for _, endpoint := range []string{"https://intranet.example.ac.jp/wp/x", "http://localhost:9090/wp/x", "https://fcm.googleapis.com.evil.example/wp/x",
+		"https://fcm.googleapis.com:9812/x", "https://updates.push.services.mozilla.com:8443/wpush/v2/x"} {
 		sub := with(func(m map[string]any) { m["endpoint"] = endpoint })
 		r := b.post("/setup/push", url.Values{"subscription": {sub}, "label": {"mine"}})
 		if r.status != http.StatusBadRequest || errorOf(r) != text("ja", "err_push_service") {
@@ -261,7 +273,7 @@ func TestInvalidPushSubscriptionIsRefusedWithTheError(t *testing.T) {
 
 func TestAddingAPushAppNeedsStepUpAndSameOrigin(t *testing.T) {
 	e, v := newPushEnv(t)
-	ps := testenv.NewPushService(t, v.PublicKey())
+	ps := e.pushService(t, v)
 	b := e.browser()
 	seed := b.enroll(userID, password)
 	form := url.Values{"subscription": {ps.Subscription()}, "label": {"Pixel"}}
@@ -362,8 +374,8 @@ func TestServiceWorkerAndManifestAreServedForTheWholePortal(t *testing.T) {
 	}
 }
 
-func TestPushServicesAreHostsAndTheirSubdomains(t *testing.T) {
-	c := Config{Listen: "127.0.0.1:0"}
+func TestPushServicesAreHostsAndTheirSubdomainsOnTheirPort(t *testing.T) {
+	c := Config{Listen: "127.0.0.1:0", PushServices: append([]string{"push.internal.example:8443", "127.0.0.1:9090"}, DefaultPushServices...)}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -378,12 +390,33 @@ func TestPushServicesAreHostsAndTheirSubdomains(t *testing.T) {
 		"https://notpush.apple.com/x":                         false,
 		"https://127.0.0.1/x":                                 false,
 		"::":                                                  false,
+		// The service's port, 443, and no other.
+		"https://fcm.googleapis.com:443/fcm/send/x":   true,
+		"https://fcm.googleapis.com:9812/x":           false,
+		"https://fcm.googleapis.com:0443/x":           false,
+		"https://web.push.apple.com:8443/QGx":         false,
+		"http://fcm.googleapis.com/x":                 false,
+		"http://fcm.googleapis.com:443/x":             false,
+		"https://user@fcm.googleapis.com/x":           false,
+		"https://fcm.googleapis.com:/x":               true, // an empty port is the default
+		"wss://fcm.googleapis.com/x":                  false,
+		"https://push.internal.example:8443/wp/x":     true, // listed with its port
+		"https://push.internal.example/wp/x":          false,
+		"https://a.push.internal.example:8443/wp/x":   true,
+		"https://push.internal.example:8444/wp/x":     false,
+		"http://127.0.0.1:9090/wp/x":                  true, // a loopback test service, with its port
+		"http://127.0.0.1:9091/wp/x":                  false,
+		"http://127.0.0.1/wp/x":                       false,
+		"https://127.0.0.1:9090.evil.example/wp/x":    false,
+		"https://fcm.googleapis.com%3A9812/x":         false,
+		"https://fcm.googleapis.com:443@evil.example": false,
 	} {
 		if got := c.pushServiceAllowed(endpoint); got != want {
 			t.Errorf("%s: allowed %v, want %v", endpoint, got, want)
 		}
 	}
-	for _, bad := range []string{"https://fcm.googleapis.com", "fcm.googleapis.com:443", ""} {
+	for _, bad := range []string{"https://fcm.googleapis.com", "fcm.googleapis.com:", "fcm.googleapis.com:0", "fcm.googleapis.com:65536",
+		"fcm.googleapis.com:0443", "fcm.googleapis.com:x", ":443", "[::1]:443", "user@fcm.googleapis.com", ""} {
 		c := Config{Listen: "127.0.0.1:0", PushServices: []string{bad}}
 		c.SetDefaults()
 		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "push_services[0]") {

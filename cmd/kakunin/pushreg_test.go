@@ -43,6 +43,10 @@ func TestPortalRegisteredWebPushApprovesARadiusSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := testenv.NewPushService(t, pub)
+	psURL, err := url.Parse(ps.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cb := freeAddr(t)
 	yaml := serverYAML(slapd, slapd.URL, sqliteStore(t.TempDir(), newStoreKey(t))) + fmt.Sprintf(`push:
   webpush: {vapid_private_key: %q, subject: "mailto:vpn-admin@example.ac.jp"}
@@ -52,8 +56,8 @@ callbacks:
   signing_key: "callback-signing-key-for-the-test-0123456789"
 portal:
   listen: 127.0.0.1:0
-  push_services: [127.0.0.1] # the fake push service
-`, priv, cb, cb)
+  push_services: [%s] # the fake push service, on its port
+`, priv, cb, cb, psURL.Host)
 	cfg, err := parseConfig([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -85,6 +85,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
 		{"OnlyFailuresPause", testOnlyFailuresPause},
 		{"SettleFailureReachesLimitOnce", testSettleFailureReachesLimitOnce},
+		{"ReserveAttemptOfOwnKindIsApartFromLogins", testReserveAttemptOwnKind},
 		{"LoginReadsAndReservesAtTheLimit", testLogin},
 		{"RedeemReturnsKindSecretAndOptions", testRedeemChallengeFields},
 		{"ExpiredChallengeIsNotFound", testExpiredChallenge},
@@ -858,6 +859,33 @@ func testSettleFailureReachesLimitOnce(t *testing.T, s store.Store) {
 	})
 	if reached != 1 {
 		t.Errorf("%d of %d parallel settlements saw the limit reached, want exactly 1", reached, limit)
+	}
+}
+
+// testReserveAttemptOwnKind: the portal counts the tries of each code it
+// sends under a kind of its own ("portal_code/<random key>"): racing
+// reservations stop at the limit, and they are apart from other codes'
+// and from the failures a login counts.
+func testReserveAttemptOwnKind(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	kind := store.FailureKind("portal_code/" + strings.Repeat("k", 22))
+	since := base.Add(-24 * time.Hour)
+	wins := race(t, Racers, func(ctx context.Context, i int) (bool, error) {
+		r, err := s.ReserveAttempt(ctx, "mallory", kind, base, since, 5)
+		return r == store.Reserved, err
+	})
+	if wins != 5 {
+		t.Errorf("%d of %d racing tries reserved, want 5", wins, Racers)
+	}
+	if n, err := s.CountFailures(ctx, "mallory", kind, since); err != nil || n != 5 {
+		t.Errorf("tries counted = %d, %v; want 5", n, err)
+	}
+	if r, _ := s.ReserveAttempt(ctx, "mallory", store.FailureKind("portal_code/"+strings.Repeat("j", 22)), base, since, 5); r != store.Reserved {
+		t.Error("another code's tries refused")
+	}
+	a, err := s.Account(ctx, "mallory", store.AccountQuery{PasswordSince: since, CodeSince: since, CodeDaySince: since})
+	if err != nil || a.PasswordFailures != 0 || a.CodeFailures != 0 || a.CodeFailuresDay != 0 {
+		t.Errorf("a code's tries counted as login failures: %+v, %v", a, err)
 	}
 }
 
