@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
 // Request is one Access-Request in plain Go types: the transport (radius/)
@@ -35,6 +36,11 @@ type Request struct {
 	// false when the transport cannot hold another request; nil holds.
 	// Calling it again for the same request reports true.
 	Hold func() bool
+
+	// owed password attempts, reserved at owedAt, that a good password
+	// leaves to forgive: the flow forgives them with its next write.
+	owed   int
+	owedAt time.Time
 }
 
 // Policy is what a NAS client's configuration says about the flow.

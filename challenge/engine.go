@@ -110,6 +110,10 @@ func New(cfg Config, dir Directory, st store.Store, log *slog.Logger, reg promet
 
 // Authenticate decides one Access-Request and writes its audit record.
 func (e *Engine) Authenticate(ctx context.Context, req *Request) Decision {
+	// The flow keeps a little state of its own in the request (owed
+	// attempts): on its own copy, never the caller's.
+	own := *req
+	req = &own
 	start, began := e.now(), time.Now()
 	var d Decision
 	if len(req.State) > 0 {
@@ -208,6 +212,9 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		return e.reject(msgLocked, "locked")
 	}
 
+	// The attempts of a good password are forgiven in the transaction
+	// that stores the challenge (issue), or here on any other way out.
+	defer e.payOwed(ctx, req)
 	entry, suffix, err := e.checkPasswords(ctx, req, now)
 	switch {
 	case errors.Is(err, errPaused):
@@ -330,12 +337,14 @@ func (e *Engine) checkPasswords(ctx context.Context, req *Request, now time.Time
 		if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
 			// Right (or the directory could not tell): no attempt of
 			// this sign-in was a guess to count.
-			for range reserved {
-				e.forgive(ctx, req.UserName, now)
-			}
 			if err != nil {
+				for range reserved {
+					e.forgive(ctx, req.UserName, now)
+				}
 				return entry, "", err
 			}
+			// Forgiven with round one's next write (owe).
+			req.owed, req.owedAt = reserved, now
 			return entry, c.suffix, nil
 		}
 	}
@@ -385,6 +394,15 @@ func (e *Engine) settle(ctx context.Context, user string, n int, now time.Time) 
 	}
 }
 
+// payOwed forgives the attempts of a good password that no challenge
+// carried away.
+func (e *Engine) payOwed(ctx context.Context, req *Request) {
+	for range req.owed {
+		e.forgive(ctx, req.UserName, req.owedAt)
+	}
+	req.owed = 0
+}
+
 // forgive removes one attempt reserved for this sign-in.
 func (e *Engine) forgive(ctx context.Context, user string, now time.Time) {
 	if err := e.st.ForgiveAttempt(ctx, user, store.FailPassword, now); err != nil {
@@ -415,8 +433,13 @@ func (e *Engine) issue(ctx context.Context, req *Request, c store.Challenge, msg
 		c.ExpiresAt = now.Add(e.cfg.ChallengeTTL)
 	}
 	t := time.Now()
-	err := e.st.CreateChallenge(ctx, c)
+	// Round one's last write forgives the good password's attempts in
+	// the same commit.
+	err := e.st.IssueChallenge(ctx, c, req.owedAt, req.owed)
 	e.m.storeDuration.WithLabelValues("create_challenge").Observe(time.Since(t).Seconds())
+	if err == nil {
+		req.owed = 0
+	}
 	if err != nil {
 		return e.unavailable(req, "store_error", err)
 	}

@@ -356,15 +356,38 @@ func (s *postgresStore) UseTOTPStep(ctx context.Context, methodID string, step i
 }
 
 func (s *postgresStore) CreateChallenge(ctx context.Context, c Challenge) error {
+	return s.IssueChallenge(ctx, c, time.Time{}, 0)
+}
+
+func (s *postgresStore) IssueChallenge(ctx context.Context, c Challenge, forgiveAt time.Time, forgive int) error {
 	if err := checkChallenge(&c); err != nil {
 		return err
 	}
 	ct, keyID := s.kr.sealChallenge(&c)
-	_, err := s.pool.Exec(ctx, `INSERT INTO challenges (state, user_id, client, method_id, kind, secret_ct, key_id, options,
-			attempts, groups, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, nonNil(c.Options),
-		c.Attempts, nonNil(c.Groups), c.ExpiresAt, orNow(c.CreatedAt))
+	create := func(db interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) error {
+		_, err := db.Exec(ctx, `INSERT INTO challenges (state, user_id, client, method_id, kind, secret_ct, key_id, options,
+				attempts, groups, expires_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, nonNil(c.Options),
+			c.Attempts, nonNil(c.Groups), c.ExpiresAt, orNow(c.CreatedAt))
+		return err
+	}
+	var err error
+	if forgive == 0 {
+		err = create(s.pool)
+	} else {
+		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			if err := create(tx); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM failures WHERE id IN
+				(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT $4)`,
+				c.UserID, string(FailPassword), forgiveAt, forgive)
+			return err
+		})
+	}
 	if code, _ := pgCode(err); code == pgUniqueViolation {
 		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
 	}

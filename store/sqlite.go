@@ -505,6 +505,10 @@ func (s *sqliteStore) UseTOTPStep(ctx context.Context, methodID string, step int
 }
 
 func (s *sqliteStore) CreateChallenge(ctx context.Context, c Challenge) error {
+	return s.IssueChallenge(ctx, c, time.Time{}, 0)
+}
+
+func (s *sqliteStore) IssueChallenge(ctx context.Context, c Challenge, forgiveAt time.Time, forgive int) error {
 	if err := checkChallenge(&c); err != nil {
 		return err
 	}
@@ -517,8 +521,26 @@ func (s *sqliteStore) CreateChallenge(ctx context.Context, c Challenge) error {
 		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
 	}
 	ct, keyID := s.kr.sealChallenge(&c)
-	_, err = s.st.createChallenge.ExecContext(ctx, c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, string(options),
-		c.Attempts, string(groups), c.ExpiresAt.UnixMicro(), orNow(c.CreatedAt).UnixMicro())
+	create := func(st *sql.Stmt) error {
+		_, err := st.ExecContext(ctx, c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, string(options),
+			c.Attempts, string(groups), c.ExpiresAt.UnixMicro(), orNow(c.CreatedAt).UnixMicro())
+		return err
+	}
+	if forgive == 0 {
+		err = create(s.st.createChallenge)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if err := create(tx.StmtContext(ctx, s.st.createChallenge)); err != nil {
+				return err
+			}
+			for range forgive {
+				if _, err := tx.StmtContext(ctx, s.st.forgiveAttempt).ExecContext(ctx, c.UserID, string(FailPassword), forgiveAt.UnixMicro()); err != nil {
+					return fmt.Errorf("forgive password attempt: %w", err)
+				}
+			}
+			return nil
+		})
+	}
 	if sqliteConstraint(err) != 0 {
 		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
 	}

@@ -234,6 +234,11 @@ type Store interface {
 
 	// CreateChallenge stores a pending challenge.
 	CreateChallenge(ctx context.Context, c Challenge) error
+	// IssueChallenge is round one's writes after a good password in one
+	// transaction: it stores c (as CreateChallenge) and forgives the
+	// forgive password attempts of c.UserID reserved at forgiveAt (as
+	// ForgiveAttempt, that many times). One commit instead of two.
+	IssueChallenge(ctx context.Context, c Challenge, forgiveAt time.Time, forgive int) error
 	// TakeChallenge removes and returns the challenge with this state;
 	// ErrNotFound when there is none or it expired (now is at or after
 	// ExpiresAt). A state can be taken once, across all nodes.

@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
 		{"OnlyFailuresPause", testOnlyFailuresPause},
+		{"IssueChallengeForgivesInOneTransaction", testIssueChallenge},
 		{"SettleFailureReachesLimitOnce", testSettleFailureReachesLimitOnce},
 		{"ReserveAttemptOfOwnKindIsApartFromLogins", testReserveAttemptOwnKind},
 		{"LoginReadsAndReservesAtTheLimit", testLogin},
@@ -886,6 +887,46 @@ func testReserveAttemptOwnKind(t *testing.T, s store.Store) {
 	a, err := s.Account(ctx, "mallory", store.AccountQuery{PasswordSince: since, CodeSince: since, CodeDaySince: since})
 	if err != nil || a.PasswordFailures != 0 || a.CodeFailures != 0 || a.CodeFailuresDay != 0 {
 		t.Errorf("a code's tries counted as login failures: %+v, %v", a, err)
+	}
+}
+
+// Round one's writes after a good password: the challenge is stored and
+// the sign-in's pending attempts forgiven together, or neither.
+func testIssueChallenge(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	since := base.Add(-15 * time.Minute)
+	for range 3 {
+		if r, err := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 5); err != nil || r != store.Reserved {
+			t.Fatalf("reserve: %v, %v", r, err)
+		}
+	}
+	if _, err := s.SettleFailure(ctx, "alice", store.FailPassword, base, since); err != nil {
+		t.Fatal(err)
+	}
+	c := store.Challenge{State: store.NewID(), UserID: "alice", Client: "gw", Kind: "totp", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
+	if err := s.IssueChallenge(ctx, c, base, 2); err != nil {
+		t.Fatal(err)
+	}
+	// The two pending attempts are gone; the settled failure stays.
+	if n, _ := s.CountFailures(ctx, "alice", store.FailPassword, since); n != 1 {
+		t.Errorf("after IssueChallenge forgave 2 of 3: %d failures, want the 1 settled", n)
+	}
+	if got, err := s.TakeChallenge(ctx, c.State, base); err != nil || got.UserID != "alice" {
+		t.Errorf("the challenge: %+v, %v", got, err)
+	}
+	// A challenge that cannot be stored forgives nothing.
+	if r, err := s.ReserveAttempt(ctx, "alice", store.FailPassword, base, since, 5); err != nil || r != store.Reserved {
+		t.Fatalf("reserve: %v, %v", r, err)
+	}
+	dup := store.Challenge{State: store.NewID(), UserID: "alice", Client: "gw", Kind: "totp", ExpiresAt: base.Add(time.Minute), CreatedAt: base}
+	if err := s.CreateChallenge(ctx, dup); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IssueChallenge(ctx, dup, base, 1); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a state stored twice: %v, want ErrConflict", err)
+	}
+	if n, _ := s.CountFailures(ctx, "alice", store.FailPassword, since); n != 2 {
+		t.Errorf("a failed IssueChallenge forgave: %d failures, want 2", n)
 	}
 }
 
