@@ -37,6 +37,8 @@ type sqliteStore struct {
 	kr   *keyring
 	log  *slog.Logger
 	st   sqliteStmts
+	// commits runs the writer's transactions (group commit).
+	commits *committer
 }
 
 // sqliteStmts are prepared once per connection; w: on the writer, r: on
@@ -85,6 +87,7 @@ func openSQLite(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) 
 	if err := s.prepare(ctx); err != nil {
 		return nil, fmt.Errorf("store: sqlite database %s: %w", cfg.Path, err)
 	}
+	s.commits = newCommitter(s.w)
 	log.Info("store open", "path", cfg.Path)
 	return s, nil
 }
@@ -290,16 +293,11 @@ func sqliteConstraint(err error) int {
 	return 0
 }
 
-func (s *sqliteStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+// inTx runs fn in a write transaction, committed together with the
+// transactions of other callers waiting at the same time (group commit,
+// sqlite_commit.go). fn must use the context it is given.
+func (s *sqliteStore) inTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	return s.commits.do(ctx, fn)
 }
 
 func (s *sqliteStore) GetUser(ctx context.Context, id string) (User, error) {
@@ -440,7 +438,7 @@ func (s *sqliteStore) AddMethod(ctx context.Context, m Method) error {
 	}
 	sm := s.kr.sealMethod(&m)
 	created := orNow(m.CreatedAt).UnixMicro()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, m.UserID, created); err != nil {
 			return err
 		}
@@ -529,7 +527,7 @@ func (s *sqliteStore) IssueChallenge(ctx context.Context, c Challenge, forgiveAt
 	if forgive == 0 {
 		err = create(s.st.createChallenge)
 	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error {
+		err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if err := create(tx.StmtContext(ctx, s.st.createChallenge)); err != nil {
 				return err
 			}
@@ -626,7 +624,7 @@ func (s *sqliteStore) Verify(ctx context.Context, userID string, now time.Time, 
 	if err := checkUserID(userID); err != nil {
 		return a, false, err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		a, fresh, err = s.settle(ctx, tx, userID, now, q, decide)
 		return err
@@ -641,7 +639,7 @@ func (s *sqliteStore) Redeem(ctx context.Context, state string, now time.Time, q
 	// One write transaction on the single writer connection: one commit
 	// instead of three, and no reader can see the challenge half redeemed.
 	var spent error // why a challenge that was deleted cannot be redeemed
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if c, err = s.take(ctx, tx.StmtContext(ctx, s.st.takeChallenge), state, now); err != nil {
 			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDecrypt) {
@@ -672,7 +670,7 @@ func (s *sqliteStore) ReserveAttempt(ctx context.Context, userID string, kind Fa
 		return Paused, err
 	}
 	var r Reservation
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		r, err = s.reserve(ctx, tx, userID, kind, now, since, limit)
 		return err
@@ -710,7 +708,7 @@ func (s *sqliteStore) Login(ctx context.Context, userID string, now time.Time, q
 	if err := checkUserID(userID); err != nil {
 		return a, Paused, err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if a, err = s.account(ctx, tx.StmtContext(ctx, s.st.accountW), userID, q); err != nil {
 			return err
@@ -732,7 +730,7 @@ func (s *sqliteStore) ForgiveAttempt(ctx context.Context, userID string, kind Fa
 
 func (s *sqliteStore) SettleFailure(ctx context.Context, userID string, kind FailureKind, at, since time.Time) (int, error) {
 	var n int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.settleAttempt).ExecContext(ctx, userID, string(kind), at.UnixMicro()); err != nil {
 			return err
 		}
@@ -802,7 +800,7 @@ func (s *sqliteStore) Reset(ctx context.Context, userID string) error {
 		return nil
 	}
 	now := time.Now().UnixMicro()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.resetUser).ExecContext(ctx, userID, now); err != nil {
 			return err
 		}
@@ -951,6 +949,9 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 // Close closes the database; the last connection to close checkpoints the
 // WAL into the database file.
 func (s *sqliteStore) Close() error {
+	if s.commits != nil {
+		s.commits.close()
+	}
 	var errs []error
 	for _, db := range []*sql.DB{s.r, s.w} {
 		if db != nil {

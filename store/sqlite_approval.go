@@ -165,7 +165,7 @@ func (s *sqliteStore) SetOutOfBandLock(ctx context.Context, userID string, locke
 	if locked {
 		at = now.UnixMicro()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, userID, now.UnixMicro()); err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (s *sqliteStore) SetLanguage(ctx context.Context, userID, lang string, now 
 	if err := checkLanguage(lang); err != nil {
 		return err
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.StmtContext(ctx, s.st.ensureUser).ExecContext(ctx, userID, now.UnixMicro()); err != nil {
 			return err
 		}
