@@ -17,7 +17,8 @@ import (
 // step, taking a challenge) are atomic across nodes because the row lock
 // makes a concurrent statement re-check its WHERE clause against the
 // committed row. pgx prepares each statement once per connection and
-// caches it, so the hot paths are one round trip.
+// caches it. The login path, its round trips and its durability per
+// kind of write, is in postgres_login.go.
 
 // Key of the advisory lock that serialises migrations of one schema across
 // nodes (the second half is the schema, so test schemas do not contend).
@@ -37,7 +38,19 @@ type postgresStore struct {
 	log  *slog.Logger
 }
 
-func openPostgres(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) (_ *postgresStore, err error) {
+func openPostgres(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger) (*postgresStore, error) {
+	pcfg, err := postgresPoolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return openPostgresPool(ctx, pcfg, kr, log)
+}
+
+// postgresPoolConfig is the pool's configuration from cfg. Queries keep
+// pgx's default mode, QueryExecModeCacheStatement (unless the DSN's
+// default_query_exec_mode says otherwise): each statement is prepared once
+// per connection, and then a call sends only Bind and Execute.
+func postgresPoolConfig(cfg Config) (*pgxpool.Config, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.DSN.Value())
 	if err != nil {
 		// Validate has checked it; never show the DSN.
@@ -52,6 +65,10 @@ func openPostgres(ctx context.Context, cfg Config, kr *keyring, log *slog.Logger
 	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "kakunin"
 	}
+	return pcfg, nil
+}
+
+func openPostgresPool(ctx context.Context, pcfg *pgxpool.Config, kr *keyring, log *slog.Logger) (_ *postgresStore, err error) {
 	where := fmt.Sprintf("postgres %s:%d/%s", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, pcfg.ConnConfig.Database)
 	log = log.With("database", where)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -242,11 +259,17 @@ type querier interface {
 }
 
 func (s *postgresStore) account(ctx context.Context, db querier, userID string, q AccountQuery) (Account, error) {
-	var a Account
 	rows, err := db.Query(ctx, accountSQL, userID, q.PasswordSince, q.CodeSince, q.CodeDaySince)
 	if err != nil {
-		return a, fmt.Errorf("store: account of user %q: %w", userID, err)
+		return Account{}, fmt.Errorf("store: account of user %q: %w", userID, err)
 	}
+	return s.scanAccount(rows, userID)
+}
+
+// scanAccount reads and closes the rows of accountSQL (or a query with
+// its columns) for userID, decrypting the methods.
+func (s *postgresStore) scanAccount(rows pgx.Rows, userID string) (Account, error) {
+	var a Account
 	defer rows.Close()
 	for rows.Next() {
 		var id, kind, label, keyID *string
@@ -357,250 +380,6 @@ func (s *postgresStore) UseTOTPStep(ctx context.Context, methodID string, step i
 
 func (s *postgresStore) CreateChallenge(ctx context.Context, c Challenge) error {
 	return s.IssueChallenge(ctx, c, time.Time{}, 0)
-}
-
-func (s *postgresStore) IssueChallenge(ctx context.Context, c Challenge, forgiveAt time.Time, forgive int) error {
-	if err := checkChallenge(&c); err != nil {
-		return err
-	}
-	ct, keyID := s.kr.sealChallenge(&c)
-	create := func(db interface {
-		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-	}) error {
-		_, err := db.Exec(ctx, `INSERT INTO challenges (state, user_id, client, method_id, kind, secret_ct, key_id, options,
-				attempts, groups, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			c.State, c.UserID, c.Client, c.MethodID, c.Kind, ct, keyID, nonNil(c.Options),
-			c.Attempts, nonNil(c.Groups), c.ExpiresAt, orNow(c.CreatedAt))
-		return err
-	}
-	var err error
-	if forgive == 0 {
-		err = create(s.pool)
-	} else {
-		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-			if err := create(tx); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `DELETE FROM failures WHERE id IN
-				(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT $4)`,
-				c.UserID, string(FailPassword), forgiveAt, forgive)
-			return err
-		})
-	}
-	if code, _ := pgCode(err); code == pgUniqueViolation {
-		return fmt.Errorf("challenge for user %q: state already exists: %w", c.UserID, ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("store: create challenge for user %q: %w", c.UserID, err)
-	}
-	return nil
-}
-
-func (s *postgresStore) TakeChallenge(ctx context.Context, state string, now time.Time) (Challenge, error) {
-	if checkText("", state) != nil {
-		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
-	}
-	return s.take(ctx, s.pool, state, now)
-}
-
-// take deletes and returns a challenge (alone, or in Redeem's
-// transaction). Once it returns, the row is deleted whatever the error:
-// an expired challenge gives ErrNotFound, one whose secret does not
-// decrypt ErrDecrypt.
-func (s *postgresStore) take(ctx context.Context, db querier, state string, now time.Time) (Challenge, error) {
-	c := Challenge{State: state}
-	var ct []byte
-	var keyID string
-	err := db.QueryRow(ctx, `DELETE FROM challenges WHERE state = $1
-		RETURNING user_id, client, method_id, kind, secret_ct, key_id, options, attempts, groups, expires_at, created_at`, state).
-		Scan(&c.UserID, &c.Client, &c.MethodID, &c.Kind, &ct, &keyID, &c.Options, &c.Attempts, &c.Groups, &c.ExpiresAt, &c.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Challenge{}, fmt.Errorf("challenge: %w", ErrNotFound)
-	}
-	if err != nil {
-		return Challenge{}, fmt.Errorf("store: take challenge: %w", err)
-	}
-	c.ExpiresAt, c.CreatedAt = c.ExpiresAt.UTC(), c.CreatedAt.UTC()
-	if !now.Before(c.ExpiresAt) {
-		return Challenge{}, fmt.Errorf("challenge for user %q expired at %s: %w", c.UserID, c.ExpiresAt.Format(time.RFC3339), ErrNotFound)
-	}
-	if len(c.Groups) == 0 {
-		c.Groups = nil
-	}
-	if len(c.Options) == 0 {
-		c.Options = nil
-	}
-	if err := s.kr.openChallenge(&c, keyID, ct); err != nil {
-		return Challenge{}, err
-	}
-	return c, nil
-}
-
-// pgUserLock serialises one user's code decisions across nodes: taken
-// before the account is read, it makes the read (READ COMMITTED, a fresh
-// snapshot per statement) see every earlier decision's failure records.
-const pgUserLock = `SELECT pg_advisory_xact_lock(hashtext('kakunin/user'), hashtext($1))`
-
-// settle locks the user, reads the account inside tx, asks decide, and
-// applies its answer.
-func (s *postgresStore) settle(ctx context.Context, tx pgx.Tx, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
-	if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
-		return a, false, fmt.Errorf("store: lock user %q: %w", userID, err)
-	}
-	if a, err = s.account(ctx, tx, userID, q); err != nil {
-		return a, false, err
-	}
-	r := decide(a)
-	if r.MethodID != "" {
-		tag, err := tx.Exec(ctx, `UPDATE methods SET last_step = $1, last_used = $2 WHERE id = $3 AND last_step < $1`,
-			r.Step, now, r.MethodID)
-		if err != nil {
-			return a, false, fmt.Errorf("store: use totp step of method %s: %w", r.MethodID, err)
-		}
-		fresh = tag.RowsAffected() == 1
-	}
-	if r.Fail && !fresh {
-		if _, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at) VALUES ($1, $2, $3)`, userID, string(FailCode), now); err != nil {
-			return a, false, fmt.Errorf("store: record code failure of user %q: %w", userID, err)
-		}
-	}
-	return a, fresh, nil
-}
-
-func (s *postgresStore) Verify(ctx context.Context, userID string, now time.Time, q AccountQuery, decide func(Account) Redemption) (a Account, fresh bool, err error) {
-	if err := checkUserID(userID); err != nil {
-		return a, false, err
-	}
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		var err error
-		a, fresh, err = s.settle(ctx, tx, userID, now, q, decide)
-		return err
-	})
-	return a, fresh, err
-}
-
-func (s *postgresStore) ReserveAttempt(ctx context.Context, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
-	if err := checkUserID(userID); err != nil {
-		return Paused, err
-	}
-	if err := checkFailureKind(kind); err != nil {
-		return Paused, err
-	}
-	var r Reservation
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
-			return err
-		}
-		var err error
-		r, err = s.reserve(ctx, tx, userID, kind, now, since, limit)
-		return err
-	})
-	if err != nil {
-		return Paused, fmt.Errorf("store: reserve %s attempt of user %q: %w", kind, userID, err)
-	}
-	return r, nil
-}
-
-// reserve records a pending attempt unless the limit is reached, and then
-// tells a pause from attempts in flight. The caller holds the user's lock,
-// taken first, so the count (READ COMMITTED: a fresh snapshot per
-// statement) sees every earlier reservation and settlement.
-func (s *postgresStore) reserve(ctx context.Context, tx pgx.Tx, userID string, kind FailureKind, now, since time.Time, limit int) (Reservation, error) {
-	var all, settled int
-	if err := tx.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT pending OR at < $4)
-		FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3`,
-		userID, string(kind), since, now.Add(-StaleAttempt)).Scan(&all, &settled); err != nil {
-		return Paused, err
-	}
-	switch {
-	case settled >= limit:
-		return Paused, nil
-	case all >= limit:
-		return Busy, nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO failures (user_id, kind, at, pending) VALUES ($1, $2, $3, true)`, userID, string(kind), now)
-	return Reserved, err
-}
-
-func (s *postgresStore) Login(ctx context.Context, userID string, now time.Time, q AccountQuery, limit int) (a Account, r Reservation, err error) {
-	if err := checkUserID(userID); err != nil {
-		return a, Paused, err
-	}
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
-			return err
-		}
-		var err error
-		if a, err = s.account(ctx, tx, userID, q); err != nil {
-			return err
-		}
-		r, err = s.reserve(ctx, tx, userID, FailPassword, now, q.PasswordSince, limit)
-		return err
-	})
-	if err != nil {
-		return a, Paused, fmt.Errorf("store: login of user %q: %w", userID, err)
-	}
-	return a, r, nil
-}
-
-func (s *postgresStore) ForgiveAttempt(ctx context.Context, userID string, kind FailureKind, at time.Time) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM failures WHERE id IN
-		(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT 1)`, userID, string(kind), at); err != nil {
-		return fmt.Errorf("store: forgive %s attempt of user %q: %w", kind, userID, err)
-	}
-	return nil
-}
-
-func (s *postgresStore) SettleFailure(ctx context.Context, userID string, kind FailureKind, at, since time.Time) (int, error) {
-	var n int
-	// The user's lock orders settlements: each count sees the ones before.
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgUserLock, userID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE failures SET pending = false WHERE id IN
-			(SELECT id FROM failures WHERE user_id = $1 AND kind = $2 AND at = $3 AND pending LIMIT 1)`, userID, string(kind), at); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT count(*) FROM failures WHERE user_id = $1 AND kind = $2 AND at >= $3 AND NOT pending`,
-			userID, string(kind), since).Scan(&n)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: settle %s failure of user %q: %w", kind, userID, err)
-	}
-	return n, nil
-}
-
-func (s *postgresStore) Redeem(ctx context.Context, state string, now time.Time, q AccountQuery, decide func(Challenge, Account) Redemption) (c Challenge, a Account, fresh bool, err error) {
-	if checkText("", state) != nil {
-		return c, a, false, fmt.Errorf("challenge: %w", ErrNotFound)
-	}
-	// One transaction, so one WAL flush at commit instead of two. The
-	// DELETE's row lock makes a second node's Redeem of the same state
-	// wait, then find nothing.
-	var spent error // why a challenge that was deleted cannot be redeemed
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		var err error
-		if c, err = s.take(ctx, tx, state, now); err != nil {
-			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDecrypt) {
-				// Commit the delete of an expired or undecryptable
-				// challenge all the same: a state is used once.
-				spent = err
-				return nil
-			}
-			return err
-		}
-		a, fresh, err = s.settle(ctx, tx, c.UserID, now, q, func(a Account) Redemption { return decide(c, a) })
-		return err
-	})
-	if err == nil && spent != nil {
-		err = spent
-	}
-	if err == nil && c.UserID == "" {
-		err = fmt.Errorf("challenge: %w", ErrNotFound)
-	}
-	return c, a, fresh, err
 }
 
 // pgSendLock serialises ReserveSend per user across nodes: a transaction

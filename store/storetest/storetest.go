@@ -81,6 +81,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TakeChallengeRaceHasOneWinner", testTakeChallengeRace},
 		{"RedeemTakesReadsAndUsesStepOnce", testRedeem},
 		{"RedeemRaceHasOneWinner", testRedeemRace},
+		{"RedeemRecordsFailureOnlyIfStepNotFresh", testRedeemFailUnlessFresh},
+		{"InterruptedRedeemChangesNothing", testInterruptedRedeem},
 		{"ParallelGuessesStopAtTheLimit", testGuessesSerialised},
 		{"ReserveAttemptStopsAtTheLimit", testReserveAttempt},
 		{"OnlyFailuresPause", testOnlyFailuresPause},
@@ -622,6 +624,91 @@ func testRedeem(t *testing.T, s store.Store) {
 		return store.Redemption{}
 	}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired Redeem = %v, want ErrNotFound", err)
+	}
+}
+
+// A Fail answer naming a step records a code failure only when the step
+// turns out spent, in Redeem and Verify alike.
+func testRedeemFailUnlessFresh(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	q := store.AccountQuery{PasswordSince: base.Add(-time.Hour), CodeSince: base.Add(-time.Hour), CodeDaySince: base.Add(-time.Hour)}
+	failures := func() int {
+		t.Helper()
+		n, err := s.CountFailures(ctx, "alice", store.FailCode, q.CodeSince)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	redeem := func(r store.Redemption) bool {
+		t.Helper()
+		st := store.NewID()
+		if err := s.CreateChallenge(ctx, store.Challenge{State: st, UserID: "alice", Client: "gw", ExpiresAt: base.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, fresh, err := s.Redeem(ctx, st, base, q, func(store.Challenge, store.Account) store.Redemption { return r })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if !redeem(store.Redemption{MethodID: m.ID, Step: 100, Fail: true}) || failures() != 0 {
+		t.Errorf("a fresh step counted as a failure: %d failures", failures())
+	}
+	if redeem(store.Redemption{MethodID: m.ID, Step: 100, Fail: true}) || failures() != 1 {
+		t.Errorf("a spent step: %d failures, want 1", failures())
+	}
+	if redeem(store.Redemption{Fail: true}) || failures() != 2 {
+		t.Errorf("a wrong code: %d failures, want 2", failures())
+	}
+	if _, fresh, err := s.Verify(ctx, "alice", base, q, func(store.Account) store.Redemption {
+		return store.Redemption{MethodID: m.ID, Step: 101, Fail: true}
+	}); err != nil || !fresh || failures() != 2 {
+		t.Errorf("Verify of a fresh step: fresh %v, %v, %d failures, want 2", fresh, err, failures())
+	}
+	if _, fresh, err := s.Verify(ctx, "alice", base, q, func(store.Account) store.Redemption {
+		return store.Redemption{MethodID: m.ID, Step: 101, Fail: true}
+	}); err != nil || fresh || failures() != 3 {
+		t.Errorf("Verify of a spent step: fresh %v, %v, %d failures, want 3", fresh, err, failures())
+	}
+}
+
+// A Redeem or Verify whose caller gives up while decide runs (the
+// context ends) writes nothing of it: the challenge is still there, the
+// step unused, no failure recorded. The writes are one with the read.
+func testInterruptedRedeem(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	m := totp("alice", base)
+	mustAdd(t, s, m)
+	q := store.AccountQuery{PasswordSince: base.Add(-time.Hour), CodeSince: base.Add(-time.Hour), CodeDaySince: base.Add(-time.Hour)}
+	st := store.NewID()
+	if err := s.CreateChallenge(ctx, store.Challenge{State: st, UserID: "alice", Client: "gw", ExpiresAt: base.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	if _, _, _, err := s.Redeem(gone, st, base, q, func(store.Challenge, store.Account) store.Redemption {
+		cancel()
+		return store.Redemption{MethodID: m.ID, Step: 100, Fail: true}
+	}); err == nil {
+		t.Error("Redeem succeeded after its context ended")
+	}
+	gone, cancel = context.WithCancel(ctx)
+	if _, _, err := s.Verify(gone, "alice", base, q, func(store.Account) store.Redemption {
+		cancel()
+		return store.Redemption{Fail: true}
+	}); err == nil {
+		t.Error("Verify succeeded after its context ended")
+	}
+	if n, err := s.CountFailures(ctx, "alice", store.FailCode, q.CodeSince); err != nil || n != 0 {
+		t.Errorf("interrupted decisions recorded %d failures (%v), want none", n, err)
+	}
+	if ok, err := s.UseTOTPStep(ctx, m.ID, 100, base); err != nil || !ok {
+		t.Errorf("the step of an interrupted Redeem was used: %v, %v", ok, err)
+	}
+	if c, err := s.TakeChallenge(ctx, st, base); err != nil || c.UserID != "alice" {
+		t.Errorf("the challenge of an interrupted Redeem: %+v, %v; want it still there", c, err)
 	}
 }
 
@@ -1454,6 +1541,7 @@ func RunShared(t *testing.T, open func(t *testing.T, enc store.Encryption) store
 		{"NodesSeeEachOthersWrites", testNodesWrites},
 		{"RotatedKeyStillDecrypts", testKeyRotation},
 		{"UnknownOrWrongKeyIsClearError", testWrongKey},
+		{"LoginUnderWrongKeyReservesNothing", testLoginWrongKey},
 		{"ApprovalsAcrossNodes", testNodesApprovals},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1695,6 +1783,23 @@ func testWrongKey(t *testing.T, open func(store.Encryption) store.Store) {
 	// What is not encrypted still works.
 	if _, err := other.GetUser(ctx, "alice"); err != nil {
 		t.Error(err)
+	}
+}
+
+// A node that cannot decrypt the user's methods (the wrong key) fails
+// the login and leaves no pending attempt behind, which would otherwise
+// count as a failure once stale and pause the user.
+func testLoginWrongKey(t *testing.T, open func(store.Encryption) store.Store) {
+	ctx := ctxFor(t)
+	s := open(NewEncryption())
+	mustAdd(t, s, totp("alice", base))
+	other := open(NewEncryption())
+	q := store.AccountQuery{PasswordSince: base.Add(-time.Hour), CodeSince: base.Add(-time.Hour), CodeDaySince: base.Add(-time.Hour)}
+	if _, _, err := other.Login(ctx, "alice", base, q, 5); !errors.Is(err, store.ErrDecrypt) {
+		t.Fatalf("Login under the wrong key material = %v, want ErrDecrypt", err)
+	}
+	if n, err := s.CountFailures(ctx, "alice", store.FailPassword, q.PasswordSince); err != nil || n != 0 {
+		t.Errorf("a failed Login left %d attempts (%v), want none", n, err)
 	}
 }
 
