@@ -24,6 +24,7 @@ func runBench(args []string) error {
 	stores := fs.String("store", "sqlite,postgres", "kakunin's store drivers, comma-separated: each is measured (sqlite, postgres); -held uses the first")
 	peer := fs.String("peer", "", "measure a peer doing the same two rounds: freeradius or none (default freeradius when a freeradius binary is on PATH or in /usr/sbin)")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds per system (A B A B), each of -duration")
+	fs.IntVar(&o.Nodes, "nodes", 1, "with the postgres store, also measure this many kakunin nodes on one database, driven together")
 	fs.IntVar(&o.StoreUsers, "store-users", 0, "users in kakunin's store (default: the directory's eligible users); more are enrolled only in the store, fewer leave the rest out")
 	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")

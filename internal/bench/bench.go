@@ -50,6 +50,7 @@ type Options struct {
 	FreeRADIUS    string        // the freeradius binary (default: found on PATH or in /usr/sbin)
 	Rounds        int           // Run: interleaved rounds per system (A B A B)
 	StoreUsers    int           // users in kakunin's store; beyond the directory's, enrolled only in the store
+	Nodes         int           // Run: with postgres, also measure this many kakunin nodes on one database driven together
 	PostgresDSN   string        // with postgres; a fresh schema is made in it
 	RequiredGroup bool          // both loops check membership of vpn-staff
 	BindTemplate  bool          // kakunin binds with a DN template instead of searching
@@ -178,10 +179,10 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 			return nil, err
 		}
 		defer dropSchema()
+		// Each node's PostgreSQL backends are told apart by application_name.
 		app := ""
 		if driver == store.DriverPostgres {
 			app = "kakunin-bench-" + strings.ToLower(rand.Text()[:8])
-			storeCfg.DSN = secret.New(withParam(storeCfg.DSN.Value(), "application_name", app))
 		}
 		enrolled, extra := users, []int(nil)
 		if opt.StoreUsers > 0 && opt.StoreUsers < len(users) {
@@ -198,27 +199,64 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 			return nil, err
 		}
 		fmt.Fprintf(out, "%.1fs\n", time.Since(t0).Seconds())
-		srv, err := startServer(ctx, o, sl, storeCfg)
-		if err != nil {
-			return nil, err
+		nodes := 1
+		if driver == store.DriverPostgres && opt.Nodes > 1 {
+			nodes = opt.Nodes
 		}
-		defer srv.stop()
-		pids := cpuPids{bench: bench, server: srv.cmd.Process.Pid, slapd: sl.Pid()}
+		var srvs []*server
+		for n := 1; n <= nodes; n++ {
+			on := o
+			if n > 1 {
+				on.Dir = fmt.Sprintf("%s-node%d", o.Dir, n)
+				if err := os.MkdirAll(on.Dir, 0o700); err != nil {
+					return nil, err
+				}
+			}
+			sc := storeCfg
+			if app != "" {
+				sc.DSN = secret.New(withParam(storeCfg.DSN.Value(), "application_name", fmt.Sprintf("%s-node%d", app, n)))
+			}
+			srv, err := startServer(ctx, on, sl, sc)
+			if err != nil {
+				return nil, err
+			}
+			defer srv.stop()
+			srvs = append(srvs, srv)
+		}
+		pids := cpuPids{bench: bench, server: srvs[0].cmd.Process.Pid, slapd: sl.Pid()}
+		one := pids
 		if app != "" {
-			pg, err := newPGBackends(ctx, opt.PostgresDSN, app)
+			pg, err := newPGBackends(ctx, opt.PostgresDSN)
 			if err != nil {
 				return nil, err
 			}
 			defer pg.close()
-			pids.postgres = pg.pids
+			one.postgres = func() []int { return pg.pids(app + "-node1") }
+			pids.postgres = func() []int { return pg.pids(app + "-node%") }
 		}
 		picker := newPicker(enrolled, true)
+		srv := srvs[0]
 		systems = append(systems, &system{
-			name: "kakunin password+TOTP, " + driver, kind: "kakunin", driver: driver, pids: pids,
+			name: "kakunin password+TOTP, " + driver, kind: "kakunin", driver: driver, pids: one,
 			newWorker: func() (func() error, func(), error) {
 				return radiusLogin(srv.radiusAddr, srv.secret, picker)
 			},
 		})
+		if nodes > 1 {
+			all := pids
+			for _, s := range srvs[1:] {
+				all.moreServers = append(all.moreServers, s.cmd.Process.Pid)
+			}
+			var next atomic.Int64
+			systems = append(systems, &system{
+				name: fmt.Sprintf("kakunin password+TOTP, %s, %d nodes", driver, nodes), kind: "kakunin", driver: fmt.Sprintf("%s %d nodes", driver, nodes), pids: all,
+				newWorker: func() (func() error, func(), error) {
+					// Workers spread over the nodes; both rounds of a login at one node.
+					s := srvs[int(next.Add(1)-1)%len(srvs)]
+					return radiusLogin(s.radiusAddr, s.secret, picker)
+				},
+			})
+		}
 	}
 
 	for round := 1; round <= opt.Rounds; round++ {
@@ -588,7 +626,10 @@ func radiusLogin(addr, secret string, p *picker) (func() error, func(), error) {
 		if r.Code != radius.CodeAccessChallenge {
 			return fmt.Errorf("round 1: %s %q", r.Code, r.Messages)
 		}
-		r, err = c.Access(ctx, id, challenge.TOTPCode(Seed(i), now), r.State)
+		// The code the app shows when the prompt arrives, as a user reads
+		// it: FreeRADIUS's rlm_totp takes only the current step, so a
+		// code read before round 1 fails across a step boundary.
+		r, err = c.Access(ctx, id, challenge.TOTPCode(Seed(i), time.Now()), r.State)
 		if err != nil {
 			return err
 		}
@@ -729,6 +770,7 @@ func (s *server) profile(delay, d time.Duration, path string) error {
 // when set, lists the PostgreSQL backends serving the server.
 type cpuPids struct {
 	bench, server, slapd int
+	moreServers          []int // further nodes, charged as server
 	postgres             func() []int
 }
 
@@ -741,6 +783,9 @@ func (p cpuPids) read() cpuTimes {
 	t := cpuTimes{bench: cpuTime(p.bench), server: cpuTime(p.server), slapd: cpuTime(p.slapd)}
 	if p.server == 0 {
 		t.server = 0
+	}
+	for _, pid := range p.moreServers {
+		t.server += cpuTime(pid)
 	}
 	if p.postgres != nil {
 		t.pg = map[int]time.Duration{}
@@ -766,24 +811,24 @@ func (t cpuTimes) plus(o cpuTimes) cpuTimes {
 	return cpuTimes{bench: t.bench + o.bench, server: t.server + o.server, slapd: t.slapd + o.slapd, postgres: t.postgres + o.postgres}
 }
 
-// pgBackends finds the PostgreSQL backends of one application_name.
+// pgBackends finds the PostgreSQL backends by application_name.
 type pgBackends struct {
 	conn *pgx.Conn
-	app  string
 }
 
-func newPGBackends(ctx context.Context, dsn, app string) (*pgBackends, error) {
+func newPGBackends(ctx context.Context, dsn string) (*pgBackends, error) {
 	conn, err := pgx.Connect(ctx, withParam(dsn, "application_name", "kakunin-bench-observer"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL to read pg_stat_activity: %w", err)
 	}
-	return &pgBackends{conn: conn, app: app}, nil
+	return &pgBackends{conn: conn}, nil
 }
 
-func (p *pgBackends) pids() []int {
+// pids are the backends whose application_name is LIKE app.
+func (p *pgBackends) pids(app string) []int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := p.conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", p.app)
+	rows, err := p.conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1", app)
 	if err != nil {
 		return nil
 	}
