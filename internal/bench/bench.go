@@ -304,7 +304,7 @@ func Report(w io.Writer, opt Options, rs []Result) {
 	}
 	fmt.Fprintf(w, "\n%d users%s, concurrency %d, %d interleaved rounds of %s per system, required group %v, %d CPUs\n",
 		opt.Users, storeUsers, opt.Concurrency, opt.Rounds, opt.Duration, opt.RequiredGroup, runtime.NumCPU())
-	fmt.Fprintf(w, "%-38s %8s %6s %7s %8s %8s   %s\n", "", "logins", "errors", "rate/s", "p50", "p99",
+	fmt.Fprintf(w, "%-42s %8s %6s %7s %8s %8s   %s\n", "", "logins", "errors", "rate/s", "p50", "p99",
 		"CPU µs per login: server / slapd / PostgreSQL / load client")
 	us := func(d time.Duration, ok bool) string {
 		if !ok {
@@ -315,7 +315,7 @@ func Report(w io.Writer, opt Options, rs []Result) {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
 	var naive, peer *Result
 	for i, r := range rs {
-		fmt.Fprintf(w, "%-38s %8d %6d %7.0f %8s %8s   %s / %s / %s / %s\n", r.Name, r.Logins, r.Errors, r.Rate,
+		fmt.Fprintf(w, "%-42s %8d %6d %7.0f %8s %8s   %s / %s / %s / %s\n", r.Name, r.Logins, r.Errors, r.Rate,
 			ms(r.P50), ms(r.P99), us(r.CPUServer, r.HasServer), us(r.CPUSlapd, true), us(r.CPUPostgres, r.HasPostgres), us(r.CPUBench, true))
 		switch r.Kind {
 		case "naive":
