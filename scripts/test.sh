@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a developer's one:
 # installs what the integration tests run against (slapd, radclient,
-# chromium), checks
+# freeradius and freeradius-ldap, chromium), checks
 # PostgreSQL answers, then vets and tests every package. Fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,9 @@ need=()
 command -v slapd >/dev/null 2>&1 || need+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+# kakunin bench's peer: its generated raddb is checked and run by the tests.
+command -v freeradius >/dev/null 2>&1 || need+=(freeradius)
+[ -e /usr/lib/freeradius/rlm_ldap.so ] || need+=(freeradius-ldap)
 # The portal's end-to-end test drives Debian's Chromium headless.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # A Japanese font, so the portal's screenshots show text, not boxes.
@@ -20,6 +23,10 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The tests start their own FreeRADIUS; the packaged service is not wanted.
+  if [[ " ${need[*]} " == *" freeradius "* ]] && command -v systemctl >/dev/null 2>&1 && systemctl is-enabled -q freeradius 2>/dev/null; then
+    $sudo systemctl disable --now freeradius >/dev/null 2>&1 || true
+  fi
 fi
 
 # The store's conformance suite runs against PostgreSQL too.

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kakunin/internal/bench"
@@ -19,7 +21,11 @@ func runBench(args []string) error {
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "logins in flight at once")
 	fs.DurationVar(&o.Duration, "duration", 15*time.Second, "measured time of each phase")
 	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "unmeasured time before each phase")
-	fs.StringVar(&o.Driver, "store", "sqlite", "store driver: sqlite or postgres")
+	stores := fs.String("store", "sqlite,postgres", "kakunin's store drivers, comma-separated: each is measured (sqlite, postgres); -held uses the first")
+	peer := fs.String("peer", "", "measure a peer doing the same two rounds: freeradius or none (default freeradius when a freeradius binary is on PATH or in /usr/sbin)")
+	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds per system (A B A B), each of -duration")
+	fs.IntVar(&o.Nodes, "nodes", 1, "with the postgres store, also measure this many kakunin nodes on one database, driven together")
+	fs.IntVar(&o.StoreUsers, "store-users", 0, "users in kakunin's store (default: the directory's eligible users); more are enrolled only in the store, fewer leave the rest out")
 	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")
 	fs.BoolVar(&o.BindTemplate, "bind-template", false, "configure kakunin with ldap.bind_template (bind without a search; the groups are then read after the bind)")
@@ -27,6 +33,18 @@ func runBench(args []string) error {
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	o.Drivers = strings.Split(*stores, ",")
+	o.Driver = o.Drivers[0]
+	switch *peer {
+	case "":
+		if _, err := bench.FindFreeRADIUS(); err == nil {
+			o.Peer = "freeradius"
+		}
+	case "freeradius", "none":
+		o.Peer = *peer
+	default:
+		return fmt.Errorf("-peer %q: want freeradius or none", *peer)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -52,10 +70,10 @@ func runBench(args []string) error {
 		bench.ReportHeld(os.Stdout, o, r)
 		return nil
 	}
-	naive, flow, err := bench.Run(ctx, o)
+	rs, err := bench.Run(ctx, o)
 	if err != nil {
 		return err
 	}
-	bench.Report(os.Stdout, o, naive, flow)
+	bench.Report(os.Stdout, o, rs)
 	return nil
 }

@@ -3,31 +3,43 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"kakunin/internal/bench"
+	"kakunin/internal/testenv"
 )
 
-// TestBenchRunsBothLoops keeps the README's load command working: a tiny
-// run (slapd, a store, kakunin serve as a child process) completes both
-// the naive loop and kakunin's two-round flow without errors. It measures
-// nothing; the figures come from kakunin bench itself.
-func TestBenchRunsBothLoops(t *testing.T) {
+// TestBenchRunsEverySystem keeps the README's load command working: a
+// tiny run (slapd, FreeRADIUS, kakunin serve on SQLite and on PostgreSQL
+// as child processes) completes the naive loop, FreeRADIUS's two rounds
+// and kakunin's on both stores and on two PostgreSQL nodes, interleaved,
+// without errors, and charges PostgreSQL's backends to the PostgreSQL
+// phases. It measures nothing; the figures come from kakunin bench itself.
+func TestBenchRunsEverySystem(t *testing.T) {
 	opt := bench.Options{
-		Users: 2000, Concurrency: 2, Duration: time.Second, Warmup: 0,
-		Driver: "sqlite", RequiredGroup: true,
+		Users: 5000, Concurrency: 2, Duration: 200 * time.Millisecond, Warmup: 0, Rounds: 2,
+		Drivers: []string{"sqlite", "postgres"}, PostgresDSN: testPostgres(), Peer: "freeradius", Nodes: 2, RequiredGroup: true,
 		Kakunin: kakuninBinary(t), Dir: filepath.Join(t.TempDir(), "work"), Out: io.Discard,
 	}
-	naive, flow, err := bench.Run(context.Background(), opt)
+	rs, err := bench.Run(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []bench.Result{naive, flow} {
+	kinds := map[string]int{}
+	for _, r := range rs {
+		kinds[r.Kind]++
 		if r.Logins == 0 || r.Errors != 0 {
 			t.Errorf("%s: %d logins, %d errors", r.Name, r.Logins, r.Errors)
 		}
+		if r.Driver == "postgres" && (!r.HasPostgres || r.CPUPostgres == 0) {
+			t.Errorf("%s: no PostgreSQL backend CPU charged (%v)", r.Name, r.CPUPostgres)
+		}
+	}
+	if kinds["naive"] != 1 || kinds["freeradius"] != 1 || kinds["kakunin"] != 3 {
+		t.Errorf("systems measured: %v", kinds)
 	}
 }
 
@@ -47,4 +59,12 @@ func TestBenchHoldsPushRequests(t *testing.T) {
 	if r.Held != 50 || r.With.Logins == 0 || r.With.Errors != 0 || r.Without.Logins == 0 {
 		t.Errorf("held %d; with: %d logins, %d errors; without: %d logins", r.Held, r.With.Logins, r.With.Errors, r.Without.Logins)
 	}
+}
+
+// testPostgres is the database the PostgreSQL tests use.
+func testPostgres() string {
+	if v := os.Getenv("KAKUNIN_TEST_POSTGRES"); v != "" {
+		return v
+	}
+	return testenv.DefaultPostgres
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/jackc/pgx/v5"
 	"layeh.com/radius"
 
 	"kakunin/challenge"
@@ -42,7 +44,13 @@ type Options struct {
 	Concurrency   int           // logins in flight at once
 	Duration      time.Duration // measured time per phase
 	Warmup        time.Duration // unmeasured time before each phase
-	Driver        string        // store driver: sqlite or postgres
+	Driver        string        // store driver: sqlite or postgres (RunHeld)
+	Drivers       []string      // Run: one kakunin system per store driver (default: Driver)
+	Peer          string        // Run: "freeradius" to measure FreeRADIUS too, "none" not to
+	FreeRADIUS    string        // the freeradius binary (default: found on PATH or in /usr/sbin)
+	Rounds        int           // Run: interleaved rounds per system (A B A B)
+	StoreUsers    int           // users in kakunin's store; beyond the directory's, enrolled only in the store
+	Nodes         int           // Run: with postgres, also measure this many kakunin nodes on one database driven together
 	PostgresDSN   string        // with postgres; a fresh schema is made in it
 	RequiredGroup bool          // both loops check membership of vpn-staff
 	BindTemplate  bool          // kakunin binds with a DN template instead of searching
@@ -63,7 +71,11 @@ type Result struct {
 	Rate     float64 // logins per second
 	P50, P99 time.Duration
 	// CPU time per login, by process: where the machine's cores went.
-	CPUBench, CPUServer, CPUSlapd time.Duration
+	// CPUPostgres is the sum of the PostgreSQL backends serving kakunin.
+	CPUBench, CPUServer, CPUSlapd, CPUPostgres time.Duration
+	Kind                                       string // naive, freeradius or kakunin
+	Driver                                     string // kakunin's store driver
+	HasServer, HasPostgres                     bool   // whether CPUServer, CPUPostgres apply
 }
 
 // Seed is the TOTP seed the benchmark enrolls for generated user i.
@@ -72,95 +84,264 @@ func Seed(i int) []byte {
 	return s[:20]
 }
 
-// Run starts slapd with opt.Users users, enrolls them in a store, starts
-// kakunin serve as a separate process, runs the naive loop and then the
-// kakunin flow, and returns both results.
-func Run(ctx context.Context, opt Options) (naive, flow Result, err error) {
+// A system is one thing measured: a name, how a worker signs in, and the
+// processes whose CPU time it is charged.
+type system struct {
+	name      string
+	kind      string // naive, freeradius, kakunin
+	driver    string // kakunin's store driver
+	pids      cpuPids
+	newWorker func() (login func() error, done func(), err error)
+	samples   []sample
+}
+
+// Run starts slapd with opt.Users users, enrolls them in each store of
+// opt.Drivers, starts kakunin serve for each (and FreeRADIUS with the
+// same users when opt.Peer is freeradius), then measures every system in
+// turn, opt.Rounds times interleaved (A B C A B C), and returns one
+// result per system.
+func Run(ctx context.Context, opt Options) ([]Result, error) {
 	out := opt.Out
+	if opt.Rounds < 1 {
+		opt.Rounds = 1
+	}
+	if len(opt.Drivers) == 0 {
+		opt.Drivers = []string{opt.Driver}
+	}
 	// A kept work directory is reused: start from an empty one.
 	if err := os.RemoveAll(opt.Dir); err != nil {
-		return naive, flow, err
+		return nil, err
 	}
 	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
-		return naive, flow, err
+		return nil, err
 	}
 	t0 := time.Now()
 	fmt.Fprintf(out, "starting slapd with %d users ... ", opt.Users)
 	sl, err := testenv.StartSlapd(filepath.Join(opt.Dir, "slapd"), testenv.SlapdOptions{Users: opt.Users})
 	if err != nil {
-		return naive, flow, err
+		return nil, err
 	}
 	defer sl.Stop()
 	fmt.Fprintf(out, "%.1fs\n", time.Since(t0).Seconds())
 
 	users := eligible(opt.Users, opt.RequiredGroup)
-	storeCfg, dropSchema, err := storeConfig(ctx, opt)
-	if err != nil {
-		return naive, flow, err
-	}
-	defer dropSchema()
-	t0 = time.Now()
-	fmt.Fprintf(out, "enrolling %d users in the %s store ... ", len(users), opt.Driver)
-	if err := enroll(ctx, storeCfg, users); err != nil {
-		return naive, flow, err
-	}
-	fmt.Fprintf(out, "%.1fs\n", time.Since(t0).Seconds())
-
-	srv, err := startServer(ctx, opt, sl, storeCfg)
-	if err != nil {
-		return naive, flow, err
-	}
-	defer srv.stop()
-
 	group := ""
 	if opt.RequiredGroup {
 		group = sl.VPNStaffDN
 	}
-	fmt.Fprintf(out, "naive search-then-bind loop, concurrency %d, %s ... ", opt.Concurrency, opt.Duration)
-	pids := cpuPids{bench: os.Getpid(), server: srv.cmd.Process.Pid, slapd: sl.Pid()}
-	naive, err = measure(ctx, "naive go-ldap search+bind", opt, pids, func() (func() error, func(), error) {
-		return naiveLogin(sl, group, newPicker(users, false))
-	})
-	if err != nil {
-		return naive, flow, err
-	}
-	fmt.Fprintf(out, "%.0f/s\n", naive.Rate)
-	fmt.Fprintf(out, "kakunin two-round flow, concurrency %d, %s ... ", opt.Concurrency, opt.Duration)
-	picker := newPicker(users, true)
-	profDone := make(chan struct{})
-	go func() {
-		defer close(profDone)
-		if err := srv.profile(opt.Warmup+opt.Duration/4, opt.Duration/2, filepath.Join(opt.Dir, "kakunin.cpu.pprof")); err != nil {
-			fmt.Fprintf(out, "(cpu profile: %v) ", err)
+	bench := os.Getpid()
+	systems := []*system{{
+		name: "naive go-ldap search+bind", kind: "naive",
+		pids: cpuPids{bench: bench, slapd: sl.Pid()},
+		newWorker: func() (func() error, func(), error) {
+			return naiveLogin(sl, group, newPicker(users, false))
+		},
+	}}
+
+	if opt.Peer == "freeradius" {
+		bin := opt.FreeRADIUS
+		if bin == "" {
+			if bin, err = FindFreeRADIUS(); err != nil {
+				return nil, err
+			}
 		}
-	}()
-	defer func() { <-profDone }()
-	flow, err = measure(ctx, "kakunin password+TOTP (2 RADIUS rounds)", opt, pids, func() (func() error, func(), error) {
-		return flowLogin(srv, picker)
-	})
-	if err != nil {
-		return naive, flow, err
+		t0 = time.Now()
+		fmt.Fprintf(out, "starting FreeRADIUS with %d users ... ", len(users))
+		p, err := startFreeRADIUS(ctx, bin, filepath.Join(opt.Dir, "freeradius"), sl, group, max(opt.Concurrency, 4), users)
+		if err != nil {
+			return nil, err
+		}
+		defer p.stop()
+		fmt.Fprintf(out, "%.1fs\n", time.Since(t0).Seconds())
+		// The peer must really do both rounds: a wrong code is refused.
+		if err := selfCheck(ctx, p.radiusAddr, p.secret, users[0], users[1]); err != nil {
+			return nil, fmt.Errorf("FreeRADIUS phase: %w (see %s)", err, p.log)
+		}
+		picker := newPicker(users[2:], true)
+		systems = append(systems, &system{
+			name: "FreeRADIUS password+TOTP (2 rounds)", kind: "freeradius",
+			pids: cpuPids{bench: bench, server: p.cmd.Process.Pid, slapd: sl.Pid()},
+			newWorker: func() (func() error, func(), error) {
+				return radiusLogin(p.radiusAddr, p.secret, picker)
+			},
+		})
 	}
-	fmt.Fprintf(out, "%.0f/s\n", flow.Rate)
-	if rss, err := srv.rss(); err == nil {
-		fmt.Fprintf(out, "kakunin serve resident memory after the run: %d MB\n", rss>>20)
+
+	for _, driver := range opt.Drivers {
+		o := opt
+		o.Driver = driver
+		o.Dir = filepath.Join(opt.Dir, "kakunin-"+driver)
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+			return nil, err
+		}
+		storeCfg, dropSchema, err := storeConfig(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		defer dropSchema()
+		// Each node's PostgreSQL backends are told apart by application_name.
+		app := ""
+		if driver == store.DriverPostgres {
+			app = "kakunin-bench-" + strings.ToLower(rand.Text()[:8])
+		}
+		enrolled, extra := users, []int(nil)
+		if opt.StoreUsers > 0 && opt.StoreUsers < len(users) {
+			enrolled = users[:opt.StoreUsers]
+		} else if opt.StoreUsers > len(users) {
+			// Users beyond the directory: only in the store.
+			for i := opt.Users + 1; len(extra) < opt.StoreUsers-len(users); i++ {
+				extra = append(extra, i)
+			}
+		}
+		t0 = time.Now()
+		fmt.Fprintf(out, "enrolling %d users in the %s store ... ", len(enrolled)+len(extra), driver)
+		if err := enroll(ctx, storeCfg, slices.Concat(enrolled, extra)); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%.1fs\n", time.Since(t0).Seconds())
+		nodes := 1
+		if driver == store.DriverPostgres && opt.Nodes > 1 {
+			nodes = opt.Nodes
+		}
+		var srvs []*server
+		for n := 1; n <= nodes; n++ {
+			on := o
+			if n > 1 {
+				on.Dir = fmt.Sprintf("%s-node%d", o.Dir, n)
+				if err := os.MkdirAll(on.Dir, 0o700); err != nil {
+					return nil, err
+				}
+			}
+			sc := storeCfg
+			if app != "" {
+				sc.DSN = secret.New(withParam(storeCfg.DSN.Value(), "application_name", fmt.Sprintf("%s-node%d", app, n)))
+			}
+			srv, err := startServer(ctx, on, sl, sc)
+			if err != nil {
+				return nil, err
+			}
+			defer srv.stop()
+			srvs = append(srvs, srv)
+		}
+		pids := cpuPids{bench: bench, server: srvs[0].cmd.Process.Pid, slapd: sl.Pid()}
+		one := pids
+		if app != "" {
+			pg, err := newPGBackends(ctx, opt.PostgresDSN)
+			if err != nil {
+				return nil, err
+			}
+			defer pg.close()
+			one.postgres = func() []int { return pg.pids(app + "-node1") }
+			pids.postgres = func() []int { return pg.pids(app + "-node%") }
+		}
+		picker := newPicker(enrolled, true)
+		srv := srvs[0]
+		systems = append(systems, &system{
+			name: "kakunin password+TOTP, " + driver, kind: "kakunin", driver: driver, pids: one,
+			newWorker: func() (func() error, func(), error) {
+				return radiusLogin(srv.radiusAddr, srv.secret, picker)
+			},
+		})
+		if nodes > 1 {
+			all := pids
+			for _, s := range srvs[1:] {
+				all.moreServers = append(all.moreServers, s.cmd.Process.Pid)
+			}
+			var next atomic.Int64
+			systems = append(systems, &system{
+				name: fmt.Sprintf("kakunin password+TOTP, %s, %d nodes", driver, nodes), kind: "kakunin", driver: fmt.Sprintf("%s %d nodes", driver, nodes), pids: all,
+				newWorker: func() (func() error, func(), error) {
+					// Workers spread over the nodes; both rounds of a login at one node.
+					s := srvs[int(next.Add(1)-1)%len(srvs)]
+					return radiusLogin(s.radiusAddr, s.secret, picker)
+				},
+			})
+		}
 	}
-	return naive, flow, nil
+
+	for round := 1; round <= opt.Rounds; round++ {
+		for _, s := range systems {
+			fmt.Fprintf(out, "round %d/%d: %s, concurrency %d, %s ... ", round, opt.Rounds, s.name, opt.Concurrency, opt.Duration)
+			smp, err := sampleOnce(ctx, s.name, opt, s.pids, s.newWorker)
+			if err != nil {
+				return nil, err
+			}
+			s.samples = append(s.samples, smp)
+			fmt.Fprintf(out, "%.0f/s\n", float64(len(smp.lats))/smp.elapsed.Seconds())
+		}
+	}
+	var res []Result
+	for _, s := range systems {
+		r, err := finish(s.name, s.samples)
+		if err != nil {
+			return nil, err
+		}
+		r.Kind, r.Driver = s.kind, s.driver
+		r.HasServer, r.HasPostgres = s.pids.server != 0, s.pids.postgres != nil
+		res = append(res, r)
+	}
+	return res, nil
 }
 
-// Report prints the two results and their ratios.
-func Report(w io.Writer, opt Options, naive, flow Result) {
-	fmt.Fprintf(w, "\n%d users, concurrency %d, %s per phase, store %s, required group %v, %d CPUs\n",
-		opt.Users, opt.Concurrency, opt.Duration, opt.Driver, opt.RequiredGroup, runtime.NumCPU())
-	fmt.Fprintf(w, "%-42s %9s %7s %8s %9s %9s   %s\n", "", "logins", "errors", "rate/s", "p50", "p99", "CPU per login: load client / kakunin / slapd")
-	us := func(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
-	for _, r := range []Result{naive, flow} {
-		fmt.Fprintf(w, "%-42s %9d %7d %8.0f %9s %9s   %s / %s / %s\n", r.Name, r.Logins, r.Errors, r.Rate,
-			r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond),
-			us(r.CPUBench), us(r.CPUServer), us(r.CPUSlapd))
+// withParam adds a run-time parameter to a PostgreSQL DSN in URL or
+// key=value form.
+func withParam(dsn, key, value string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set(key, value)
+		u.RawQuery = q.Encode()
+		return u.String()
 	}
-	if naive.Rate > 0 && naive.P99 > 0 {
-		fmt.Fprintf(w, "kakunin / naive: rate %.2fx, p99 %.2fx\n", flow.Rate/naive.Rate, float64(flow.P99)/float64(naive.P99))
+	return dsn + " " + key + "=" + value
+}
+
+// Report prints the results, then kakunin's ratios to FreeRADIUS and to
+// the naive loop.
+func Report(w io.Writer, opt Options, rs []Result) {
+	storeUsers := ""
+	if opt.StoreUsers > 0 {
+		storeUsers = fmt.Sprintf(", %d users in the store", opt.StoreUsers)
+	}
+	fmt.Fprintf(w, "\n%d users%s, concurrency %d, %d interleaved rounds of %s per system, required group %v, %d CPUs\n",
+		opt.Users, storeUsers, opt.Concurrency, opt.Rounds, opt.Duration, opt.RequiredGroup, runtime.NumCPU())
+	fmt.Fprintf(w, "%-42s %8s %6s %7s %8s %8s   %s\n", "", "logins", "errors", "rate/s", "p50", "p99",
+		"CPU µs per login: server / slapd / PostgreSQL / load client")
+	us := func(d time.Duration, ok bool) string {
+		if !ok {
+			return "–"
+		}
+		return fmt.Sprintf("%d", d.Microseconds())
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+	var naive, peer *Result
+	for i, r := range rs {
+		fmt.Fprintf(w, "%-42s %8d %6d %7.0f %8s %8s   %s / %s / %s / %s\n", r.Name, r.Logins, r.Errors, r.Rate,
+			ms(r.P50), ms(r.P99), us(r.CPUServer, r.HasServer), us(r.CPUSlapd, true), us(r.CPUPostgres, r.HasPostgres), us(r.CPUBench, true))
+		switch r.Kind {
+		case "naive":
+			naive = &rs[i]
+		case "freeradius":
+			peer = &rs[i]
+		}
+	}
+	for _, r := range rs {
+		if r.Kind != "kakunin" {
+			continue
+		}
+		if peer != nil && peer.Rate > 0 && peer.P99 > 0 && peer.CPUServer > 0 {
+			fmt.Fprintf(w, "kakunin %s / FreeRADIUS: rate %.2fx, p99 %.2fx, server CPU per login %.2fx",
+				r.Driver, r.Rate/peer.Rate, float64(r.P99)/float64(peer.P99), float64(r.CPUServer)/float64(peer.CPUServer))
+			if r.HasPostgres {
+				fmt.Fprintf(w, " (%.2fx with PostgreSQL's)", float64(r.CPUServer+r.CPUPostgres)/float64(peer.CPUServer))
+			}
+			fmt.Fprintln(w)
+		}
+		if naive != nil && naive.Rate > 0 && naive.P99 > 0 {
+			fmt.Fprintf(w, "kakunin %s / naive: rate %.2fx, p99 %.2fx\n", r.Driver, r.Rate/naive.Rate, float64(r.P99)/float64(naive.P99))
+		}
+	}
+	if peer != nil && naive != nil && naive.Rate > 0 {
+		fmt.Fprintf(w, "FreeRADIUS / naive: rate %.2fx, p99 %.2fx\n", peer.Rate/naive.Rate, float64(peer.P99)/float64(naive.P99))
 	}
 }
 
@@ -257,9 +438,27 @@ func (p *picker) pick(now time.Time) (int, bool) {
 	return 0, false
 }
 
-// measure runs one login function per worker for the warm-up, then for the
-// measured duration, and collects every login's latency.
+// sample is one measured phase of one system.
+type sample struct {
+	lats     []time.Duration
+	errors   int
+	firstErr error
+	elapsed  time.Duration
+	cpu      cpuTimes // spent during the phase, not per login
+}
+
+// measure runs one phase and returns its result (RunHeld).
 func measure(ctx context.Context, name string, opt Options, pids cpuPids, newWorker func() (login func() error, done func(), err error)) (Result, error) {
+	s, err := sampleOnce(ctx, name, opt, pids, newWorker)
+	if err != nil {
+		return Result{}, err
+	}
+	return finish(name, []sample{s})
+}
+
+// sampleOnce runs one login function per worker for the warm-up, then for
+// the measured duration, and collects every login's latency.
+func sampleOnce(ctx context.Context, name string, opt Options, pids cpuPids, newWorker func() (login func() error, done func(), err error)) (sample, error) {
 	type worker struct {
 		login func() error
 		done  func()
@@ -271,7 +470,7 @@ func measure(ctx context.Context, name string, opt Options, pids cpuPids, newWor
 			for _, w := range ws[:i] {
 				w.done()
 			}
-			return Result{}, err
+			return sample{}, fmt.Errorf("%s: %w", name, err)
 		}
 		ws[i] = worker{l, d}
 	}
@@ -313,21 +512,40 @@ func measure(ctx context.Context, name string, opt Options, pids cpuPids, newWor
 	before := pids.read()
 	elapsed := run(opt.Duration, true)
 	after := pids.read()
-	all := slices.Concat(lats...)
+	s := sample{lats: slices.Concat(lats...), errors: int(errCount.Load()), elapsed: elapsed, cpu: after.since(before)}
+	s.firstErr, _ = firstErr.Load().(error)
+	if s.errors > 0 {
+		fmt.Fprintf(opt.Out, "(%d errors, first: %v) ", s.errors, s.firstErr)
+	}
+	return s, ctx.Err()
+}
+
+// finish merges a system's phases into its result.
+func finish(name string, ss []sample) (Result, error) {
+	var all []time.Duration
+	var elapsed time.Duration
+	var cpu cpuTimes
+	r := Result{Name: name}
+	var firstErr error
+	for _, s := range ss {
+		all = append(all, s.lats...)
+		elapsed += s.elapsed
+		r.Errors += s.errors
+		cpu = cpu.plus(s.cpu)
+		if firstErr == nil {
+			firstErr = s.firstErr
+		}
+	}
 	slices.Sort(all)
-	r := Result{Name: name, Logins: len(all), Errors: int(errCount.Load())}
+	r.Logins = len(all)
 	if len(all) == 0 {
-		err, _ := firstErr.Load().(error)
-		return r, fmt.Errorf("%s: no login succeeded (first error: %v)", name, err)
+		return r, fmt.Errorf("%s: no login succeeded (first error: %v)", name, firstErr)
 	}
 	r.Rate = float64(len(all)) / elapsed.Seconds()
 	r.P50 = all[len(all)/2]
 	r.P99 = all[len(all)*99/100]
-	per := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(len(all)) }
-	r.CPUBench, r.CPUServer, r.CPUSlapd = per(before.bench, after.bench), per(before.server, after.server), per(before.slapd, after.slapd)
-	if e, ok := firstErr.Load().(error); ok {
-		fmt.Fprintf(opt.Out, "(%d errors, first: %v) ", r.Errors, e)
-	}
+	per := func(d time.Duration) time.Duration { return d / time.Duration(len(all)) }
+	r.CPUBench, r.CPUServer, r.CPUSlapd, r.CPUPostgres = per(cpu.bench), per(cpu.server), per(cpu.slapd), per(cpu.postgres)
 	return r, nil
 }
 
@@ -383,7 +601,15 @@ func naiveLogin(sl *testenv.Slapd, group string, p *picker) (func() error, func(
 // flowLogin signs in through kakunin: password, challenge, TOTP code,
 // accept, over RADIUS with Message-Authenticator.
 func flowLogin(srv *server, p *picker) (func() error, func(), error) {
-	c := kradius.NewClient(srv.radiusAddr, srv.secret, "bench", 2*time.Second)
+	return radiusLogin(srv.radiusAddr, srv.secret, p)
+}
+
+// radiusLogin is the load client of every RADIUS system (kakunin and
+// FreeRADIUS alike): Access-Request with the password, Access-Challenge,
+// Access-Request with the TOTP code and the State, Access-Accept, each
+// with Message-Authenticator.
+func radiusLogin(addr, secret string, p *picker) (func() error, func(), error) {
+	c := kradius.NewClient(addr, secret, "bench", 2*time.Second)
 	login := func() error {
 		now := time.Now()
 		i, ok := p.pick(now)
@@ -400,7 +626,10 @@ func flowLogin(srv *server, p *picker) (func() error, func(), error) {
 		if r.Code != radius.CodeAccessChallenge {
 			return fmt.Errorf("round 1: %s %q", r.Code, r.Messages)
 		}
-		r, err = c.Access(ctx, id, challenge.TOTPCode(Seed(i), now), r.State)
+		// The code the app shows when the prompt arrives, as a user reads
+		// it: FreeRADIUS's rlm_totp takes only the current step, so a
+		// code read before round 1 fails across a step boundary.
+		r, err = c.Access(ctx, id, challenge.TOTPCode(Seed(i), time.Now()), r.State)
 		if err != nil {
 			return err
 		}
@@ -537,14 +766,84 @@ func (s *server) profile(delay, d time.Duration, path string) error {
 	return err
 }
 
-// cpuPids are the processes whose CPU time a phase accounts for.
-type cpuPids struct{ bench, server, slapd int }
+// cpuPids are the processes whose CPU time a phase accounts for; postgres,
+// when set, lists the PostgreSQL backends serving the server.
+type cpuPids struct {
+	bench, server, slapd int
+	moreServers          []int // further nodes, charged as server
+	postgres             func() []int
+}
 
-type cpuTimes struct{ bench, server, slapd time.Duration }
+type cpuTimes struct {
+	bench, server, slapd, postgres time.Duration
+	pg                             map[int]time.Duration // per backend, to subtract
+}
 
 func (p cpuPids) read() cpuTimes {
-	return cpuTimes{cpuTime(p.bench), cpuTime(p.server), cpuTime(p.slapd)}
+	t := cpuTimes{bench: cpuTime(p.bench), server: cpuTime(p.server), slapd: cpuTime(p.slapd)}
+	if p.server == 0 {
+		t.server = 0
+	}
+	for _, pid := range p.moreServers {
+		t.server += cpuTime(pid)
+	}
+	if p.postgres != nil {
+		t.pg = map[int]time.Duration{}
+		for _, pid := range p.postgres() {
+			t.pg[pid] = cpuTime(pid)
+		}
+	}
+	return t
 }
+
+// since is the CPU time spent between two readings. A backend that
+// appeared in between is charged all its time; one that ended in between
+// is lost (the pool keeps its connections, so neither is common).
+func (t cpuTimes) since(b cpuTimes) cpuTimes {
+	d := cpuTimes{bench: t.bench - b.bench, server: t.server - b.server, slapd: t.slapd - b.slapd}
+	for pid, v := range t.pg {
+		d.postgres += v - b.pg[pid]
+	}
+	return d
+}
+
+func (t cpuTimes) plus(o cpuTimes) cpuTimes {
+	return cpuTimes{bench: t.bench + o.bench, server: t.server + o.server, slapd: t.slapd + o.slapd, postgres: t.postgres + o.postgres}
+}
+
+// pgBackends finds the PostgreSQL backends by application_name.
+type pgBackends struct {
+	conn *pgx.Conn
+}
+
+func newPGBackends(ctx context.Context, dsn string) (*pgBackends, error) {
+	conn, err := pgx.Connect(ctx, withParam(dsn, "application_name", "kakunin-bench-observer"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL to read pg_stat_activity: %w", err)
+	}
+	return &pgBackends{conn: conn}, nil
+}
+
+// pids are the backends whose application_name is LIKE app.
+func (p *pgBackends) pids(app string) []int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := p.conn.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1", app)
+	if err != nil {
+		return nil
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return nil
+	}
+	out := make([]int, len(pids))
+	for i, pid := range pids {
+		out[i] = int(pid)
+	}
+	return out
+}
+
+func (p *pgBackends) close() { p.conn.Close(context.Background()) }
 
 // cpuTime is a process's user+system time from /proc (Linux; zero
 // elsewhere). The clock tick is 100 Hz on every Linux kakunin runs on.
