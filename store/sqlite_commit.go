@@ -58,7 +58,8 @@ func newCommitter(db *sql.DB) *committer {
 // same time, and returns once that transaction has committed. fn gets a
 // context that is not cancelled while it runs: cancelling a statement
 // interrupts the connection, which would roll back the whole group. A
-// caller whose ctx ends before its turn is not run.
+// caller whose ctx ends before its turn is not run; one whose ctx ends
+// while fn runs has its work rolled back and gets ctx's error.
 func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
 	j := &txJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	c.mu.RLock()
@@ -160,7 +161,7 @@ func (c *committer) commit(group []*txJob) {
 		}
 		ctx := context.WithoutCancel(j.ctx)
 		if !savepoints {
-			errs[i] = runJob(ctx, tx, j.fn)
+			errs[i] = runJob(ctx, j.ctx, tx, j.fn)
 			if errs[i] == nil {
 				ok++
 			}
@@ -170,7 +171,7 @@ func (c *committer) commit(group []*txJob) {
 			errs[i] = err
 			continue
 		}
-		if errs[i] = runJob(ctx, tx, j.fn); errs[i] != nil {
+		if errs[i] = runJob(ctx, j.ctx, tx, j.fn); errs[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
 				// The savepoint is gone: SQLite rolled the whole
 				// transaction back (an I/O error, a full disk). The
@@ -207,14 +208,21 @@ func (c *committer) commit(group []*txJob) {
 }
 
 // runJob runs one caller's work; a panic there is that caller's error,
-// not the end of the writer.
-func runJob(ctx context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (err error) {
+// not the end of the writer. A caller whose context ended while its work
+// ran gets that error and its work is rolled back, as a transaction of
+// its own would have been: its statements ran on a context that is not
+// cancelled (ctx), the caller's own (caller) is checked once they are
+// done.
+func runJob(ctx, caller context.Context, tx *sql.Tx, fn func(context.Context, *sql.Tx) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: transaction panicked: %v", p)
 		}
 	}()
-	return fn(ctx, tx)
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	return caller.Err()
 }
 
 func answer(group []*txJob, errs []error) {

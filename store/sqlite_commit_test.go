@@ -127,6 +127,27 @@ func TestGroupCommitSkipsCallersThatGaveUp(t *testing.T) {
 	if n != 0 {
 		t.Errorf("a cancelled caller's work was written")
 	}
+	// Cancelled while its work runs: rolled back, beside a job that stands.
+	ctx, cancel = context.WithCancel(context.Background())
+	other := make(chan error, 1)
+	go func() { other <- c.do(context.Background(), insert("other")) }()
+	err := c.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := insert("interrupted")(ctx, tx); err != nil {
+			return err
+		}
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("a caller cancelled while its work ran: %v", err)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	db.QueryRow(`SELECT count(*) FROM t WHERE k = 'interrupted'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("the work of a caller cancelled while it ran was kept")
+	}
 	c.close()
 	if err := c.do(context.Background(), insert("closed")); !errors.Is(err, errStoreClosed) {
 		t.Errorf("after close: %v", err)

@@ -30,6 +30,7 @@ func runBench(args []string) error {
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")
 	fs.BoolVar(&o.BindTemplate, "bind-template", false, "configure kakunin with ldap.bind_template (bind without a search; the groups are then read after the bind)")
 	fs.IntVar(&o.Held, "held", 0, "instead of the naive loop: hold this many push requests (a push gateway that never answers) and measure the TOTP flow without and with them")
+	fs.StringVar(&o.ProfileDir, "cpuprofile", "", "save a CPU profile of kakunin during each of its phases in this directory (go tool pprof)")
 	keep := fs.String("dir", "", "work directory to keep (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -58,6 +58,7 @@ type Options struct {
 	Dir           string        // work directory (slapd, store, logs)
 	Out           io.Writer     // progress and the report
 	Held          int           // RunHeld: push requests to hold beside the TOTP flow
+	ProfileDir    string        // Run: save a CPU profile of each kakunin phase here
 
 	// Extra configuration for the server (RunHeld).
 	extraConfig, flowConfig, radiusConfig string
@@ -93,6 +94,7 @@ type system struct {
 	pids      cpuPids
 	newWorker func() (login func() error, done func(), err error)
 	samples   []sample
+	srv       *server // kakunin on one node: what -cpuprofile profiles
 }
 
 // Run starts slapd with opt.Users users, enrolls them in each store of
@@ -241,6 +243,7 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 			newWorker: func() (func() error, func(), error) {
 				return radiusLogin(srv.radiusAddr, srv.secret, picker)
 			},
+			srv: srv,
 		})
 		if nodes > 1 {
 			all := pids
@@ -262,7 +265,19 @@ func Run(ctx context.Context, opt Options) ([]Result, error) {
 	for round := 1; round <= opt.Rounds; round++ {
 		for _, s := range systems {
 			fmt.Fprintf(out, "round %d/%d: %s, concurrency %d, %s ... ", round, opt.Rounds, s.name, opt.Concurrency, opt.Duration)
+			var profiled chan error
+			if opt.ProfileDir != "" && s.srv != nil {
+				// The middle of the measured time, past the warm-up.
+				path := filepath.Join(opt.ProfileDir, fmt.Sprintf("cpu-%s-round%d.pprof", s.driver, round))
+				profiled = make(chan error, 1)
+				go func() { profiled <- s.srv.profile(opt.Warmup+opt.Duration/4, opt.Duration/2, path) }()
+			}
 			smp, err := sampleOnce(ctx, s.name, opt, s.pids, s.newWorker)
+			if profiled != nil {
+				if perr := <-profiled; perr != nil {
+					fmt.Fprintf(out, "(no profile: %v) ", perr)
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
