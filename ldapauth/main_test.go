@@ -201,37 +201,13 @@ func closedPort(t testing.TB) string {
 // connection it accepts on accepted, if there is room.
 func silentServer(t testing.TB) (addr string, accepted <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		acc   = make(chan struct{}, 1)
-	)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			select {
-			case acc <- struct{}{}:
-			default:
-			}
+	acc := make(chan struct{}, 1)
+	ln := testenv.ServeTCP(t, func(c net.Conn) {
+		select {
+		case acc <- struct{}{}:
+		default:
 		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
+		io.Copy(io.Discard, c) // and never answer
 	})
-	return l.Addr().String(), acc
+	return ln.Addr().String(), acc
 }

@@ -11,6 +11,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"kakunin/internal/testenv"
 )
 
 // testClock is a clock the test moves; safe for the Directory's
@@ -52,40 +54,16 @@ type ldapRecorder struct {
 
 func startLDAPRecorder(t *testing.T, target string) *ldapRecorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &ldapRecorder{ln: ln}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", strings.TrimPrefix(target, "ldap://"))
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(c, up); c.Close() }()
-			go func() { defer wg.Done(); r.forward(up, c); up.Close() }()
+	r := &ldapRecorder{}
+	r.ln = testenv.ServeTCP(t, func(c net.Conn) {
+		up, err := net.Dial("tcp", strings.TrimPrefix(target, "ldap://"))
+		if err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		var wg sync.WaitGroup
+		wg.Go(func() { io.Copy(c, up); c.Close() })
+		r.forward(up, c)
+		up.Close()
 		wg.Wait()
 	})
 	return r
@@ -157,51 +135,23 @@ type answeringServer struct {
 
 func startAnsweringServer(t *testing.T, resultCode uint16) *answeringServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &answeringServer{ln: ln}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
+	s := &answeringServer{}
+	s.ln = testenv.ServeTCP(t, func(c net.Conn) {
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			p, err := ber.ReadPacket(c)
+			if err != nil || len(p.Children) < 2 {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				for {
-					p, err := ber.ReadPacket(c)
-					if err != nil || len(p.Children) < 2 {
-						return
-					}
-					if p.Children[1].Tag != ldap.ApplicationBindRequest {
-						return
-					}
-					s.mu.Lock()
-					s.binds++
-					s.mu.Unlock()
-					if _, err := c.Write(bindResponse(p.Children[0].Value.(int64), resultCode).Bytes()); err != nil {
-						return
-					}
-				}
-			})
+			if p.Children[1].Tag != ldap.ApplicationBindRequest {
+				return
+			}
+			s.mu.Lock()
+			s.binds++
+			s.mu.Unlock()
+			if _, err := c.Write(bindResponse(p.Children[0].Value.(int64), resultCode).Bytes()); err != nil {
+				return
+			}
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
 	return s
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,35 +12,7 @@ import (
 
 // blackHole accepts TCP connections and never answers, until the test
 // ends.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+func blackHole(t *testing.T) string { return testenv.ServeTCP(t, nil).Addr().String() }
 
 // With a first directory URL that accepts TCP and never answers (and the
 // default directory timeout, longer than the readiness deadline), /readyz
