@@ -40,6 +40,32 @@ var (
 	exampleEtcPath = regexp.MustCompile(`/etc/kakunin/[A-Za-z0-9._-]+`)
 )
 
+// baseConfigYAML is a small valid configuration that tests change; its
+// store key is baseStoreKey.
+var (
+	baseStoreKey   = base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	baseConfigYAML = `radius:
+  listen: ["127.0.0.1:1812"]
+  clients:
+    - name: vpn-gw
+      addresses: [192.0.2.10]
+      secret: "base-shared-secret-0f9e"
+ldap:
+  urls: [ldaps://ldap.example.ac.jp]
+  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
+  bind_password: "base-bind-password-77aa"
+  base_dn: ou=people,dc=example,dc=ac,dc=jp
+store:
+  driver: sqlite
+  path: /var/lib/kakunin/kakunin.db
+  encryption:
+    keys:
+      - {id: k1, key: "` + baseStoreKey + `"}
+flow:
+  user_pattern: '^[0-9]{10}$'
+`
+)
+
 func TestCheckConfig(t *testing.T) {
 	t.Run("ExampleIsValidAndPrintsNoSecret", func(t *testing.T) {
 		example, err := os.ReadFile("../../configs/kakunin.example.yaml")
@@ -109,28 +135,9 @@ func TestCheckConfig(t *testing.T) {
 		}
 	})
 
-	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
+	key := baseStoreKey
 	shortKey := base64.StdEncoding.EncodeToString([]byte("only-16-bytes-xx"))
-	base := `radius:
-  listen: ["127.0.0.1:1812"]
-  clients:
-    - name: vpn-gw
-      addresses: [192.0.2.10]
-      secret: "base-shared-secret-0f9e"
-ldap:
-  urls: [ldaps://ldap.example.ac.jp]
-  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
-  bind_password: "base-bind-password-77aa"
-  base_dn: ou=people,dc=example,dc=ac,dc=jp
-store:
-  driver: sqlite
-  path: /var/lib/kakunin/kakunin.db
-  encryption:
-    keys:
-      - {id: k1, key: "` + key + `"}
-flow:
-  user_pattern: '^[0-9]{10}$'
-`
+	base := baseConfigYAML
 	if _, err := parseConfig([]byte(base)); err != nil {
 		t.Fatalf("the base of the broken configurations is itself broken: %v", err)
 	}
@@ -179,24 +186,8 @@ flow:
 // the directory folds into one account (they are refused, so users must
 // be told how to type them).
 func TestCheckConfigWarnsOfAPatternThatAdmitsNameVariants(t *testing.T) {
-	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
 	conf := func(pattern string) string {
-		return `radius:
-  clients:
-    - {name: gw, addresses: [192.0.2.10], secret: "s3cret-0f9e-long-enough"}
-ldap:
-  urls: [ldaps://ldap.example.ac.jp]
-  bind_dn: cn=kakunin,dc=example
-  bind_password: "pw"
-  base_dn: dc=example
-store:
-  driver: sqlite
-  path: /var/lib/kakunin/kakunin.db
-  encryption:
-    keys: [{id: k1, key: "` + key + `"}]
-flow:
-  user_pattern: '` + pattern + `'
-`
+		return strings.Replace(baseConfigYAML, `user_pattern: '^[0-9]{10}$'`, "user_pattern: '"+pattern+"'", 1)
 	}
 	for pattern, want := range map[string]string{
 		`^[0-9]{10}$`:      "",
@@ -345,29 +336,9 @@ store:
 // stdout stays the configuration, and with a long enough grace there is no
 // warning.
 func TestCheckConfigWarnsWhenTheHoldOutlivesTheShutdownGrace(t *testing.T) {
-	key := base64.StdEncoding.EncodeToString([]byte("fedcba9876543210fedcba9876543210"))
 	cert, tlsKey, _ := testenv.TLSFiles(t)
 	dir := t.TempDir()
-	path := writeFile(t, dir, "kakunin.yaml", fmt.Sprintf(`radius:
-  listen: ["127.0.0.1:1812"]
-  clients:
-    - name: vpn-gw
-      addresses: [192.0.2.10]
-      secret: "base-shared-secret-0f9e"
-ldap:
-  urls: [ldaps://ldap.example.ac.jp]
-  bind_dn: cn=kakunin,ou=services,dc=example,dc=ac,dc=jp
-  bind_password: "base-bind-password-77aa"
-  base_dn: ou=people,dc=example,dc=ac,dc=jp
-store:
-  driver: sqlite
-  path: %s
-  encryption:
-    keys:
-      - {id: k1, key: %q}
-flow:
-  hold: {timeout: 60s}
-push:
+	path := writeFile(t, dir, "kakunin.yaml", strings.Replace(baseConfigYAML, "flow:\n", "flow:\n  hold: {timeout: 60s}\n", 1)+fmt.Sprintf(`push:
   webhook: {url: "https://push.example.ac.jp/send", secret: "push-gateway-secret-0123456789abcdef"}
 callbacks:
   listen: 127.0.0.1:8443
@@ -375,7 +346,7 @@ callbacks:
   signing_key: "callback-signing-key-for-the-test-0123456789"
   tls_cert_file: %s
   tls_key_file: %s
-`, filepath.Join(dir, "kakunin.db"), key, cert, tlsKey))
+`, cert, tlsKey))
 	for _, tc := range []struct {
 		grace string
 		warn  bool
