@@ -25,6 +25,7 @@ func runBench(args []string) error {
 	peer := fs.String("peer", "", "measure a peer doing the same two rounds: freeradius or none (default freeradius when a freeradius binary is on PATH or in /usr/sbin)")
 	fs.IntVar(&o.Rounds, "rounds", 2, "interleaved rounds per system (A B A B), each of -duration")
 	fs.IntVar(&o.Nodes, "nodes", 1, "with the postgres store, also measure this many kakunin nodes on one database, driven together")
+	fs.IntVar(&o.Rate, "rate", 0, "a fixed load: logins started per second in all (default: as fast as the workers go); compares the cost of a login (CPU, latency) across store sizes at one load")
 	fs.IntVar(&o.StoreUsers, "store-users", 0, "users in kakunin's store (default: the directory's eligible users); more are enrolled only in the store, fewer leave the rest out")
 	fs.StringVar(&o.PostgresDSN, "postgres", testenv.DefaultPostgres, "PostgreSQL database for -store postgres (a fresh schema is created in it)")
 	fs.BoolVar(&o.RequiredGroup, "required-group", true, "require membership of vpn-staff in both loops")

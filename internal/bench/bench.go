@@ -50,6 +50,7 @@ type Options struct {
 	FreeRADIUS    string        // the freeradius binary (default: found on PATH or in /usr/sbin)
 	Rounds        int           // Run: interleaved rounds per system (A B A B)
 	StoreUsers    int           // users in kakunin's store; beyond the directory's, enrolled only in the store
+	Rate          int           // logins started per second by all workers together; 0: as fast as they go
 	Nodes         int           // Run: with postgres, also measure this many kakunin nodes on one database driven together
 	PostgresDSN   string        // with postgres; a fresh schema is made in it
 	RequiredGroup bool          // both loops check membership of vpn-staff
@@ -500,12 +501,41 @@ func sampleOnce(ctx context.Context, name string, opt Options, pids cpuPids, new
 	run := func(d time.Duration, record bool) time.Duration {
 		stop := time.Now().Add(d)
 		start := time.Now()
+		// With a fixed rate, each login waits for its turn: the cost of a
+		// login at that load, whatever the store's size lets through.
+		var turns chan struct{}
+		if opt.Rate > 0 {
+			turns = make(chan struct{}, opt.Concurrency)
+			tctx, cancel := context.WithDeadline(ctx, stop)
+			defer cancel()
+			go func() {
+				defer close(turns)
+				t := time.NewTicker(time.Second / time.Duration(opt.Rate))
+				defer t.Stop()
+				for {
+					select {
+					case <-tctx.Done():
+						return
+					case <-t.C:
+						select {
+						case turns <- struct{}{}:
+						default: // the workers fall behind: counted as a lower rate
+						}
+					}
+				}
+			}()
+		}
 		var wg sync.WaitGroup
 		for i, w := range ws {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for time.Now().Before(stop) && ctx.Err() == nil {
+					if turns != nil {
+						if _, ok := <-turns; !ok {
+							return
+						}
+					}
 					t := time.Now()
 					err := w.login()
 					if !record {
