@@ -336,13 +336,14 @@ type Rekeyer interface {
 // accountSQL reads a user's methods and failure counts in one statement,
 // in both dialects: one row per method, or a single row of counts with
 // NULL method columns for a user without methods.
-const accountSQL = `SELECT
-	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'password' AND at >= $2),
-	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $3),
-	(SELECT count(*) FROM failures WHERE user_id = $1 AND kind = 'code' AND at >= $4),
-	(SELECT default_method FROM users WHERE id = $1),
-	(SELECT out_of_band_locked FROM users WHERE id = $1),
-	(SELECT language FROM users WHERE id = $1),
+const accountSQL = `SELECT f.password, f.code, f.code_day,
+	u.default_method, u.out_of_band_locked, u.language,
 	m.id, m.kind, m.label, m.secret_ct, m.phone_ct, m.extension_ct, m.key_id, m.created_at, m.last_used, m.last_step
-FROM (SELECT 1) AS one LEFT JOIN methods AS m ON m.user_id = $1
+FROM (SELECT
+		count(*) FILTER (WHERE kind = 'password' AND at >= $2) AS password,
+		count(*) FILTER (WHERE kind = 'code' AND at >= $3) AS code,
+		count(*) FILTER (WHERE kind = 'code' AND at >= $4) AS code_day
+	FROM failures WHERE user_id = $1) AS f
+LEFT JOIN users AS u ON u.id = $1
+LEFT JOIN methods AS m ON m.user_id = $1
 ORDER BY m.created_at, m.id`
