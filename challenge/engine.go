@@ -199,23 +199,25 @@ func (e *Engine) firstRound(ctx context.Context, req *Request, now time.Time) De
 		e.m.storeDuration.WithLabelValues("login").Observe(time.Since(t).Seconds())
 		return r, err
 	})
-	switch {
-	case err != nil:
-		return e.unavailable(req, "store_error", err)
-	case res == store.Paused:
-		return e.reject(msgLocked, "locked")
-	case res == store.Busy:
-		return e.unavailable(req, "attempts_in_flight", errInFlight)
+	if err == nil {
+		err = reservationErr(res)
 	}
-	if e.codeLocked(acct) {
-		e.forgive(ctx, req.UserName, now)
-		return e.reject(msgLocked, "locked")
+	if err == nil && e.codeLocked(acct) {
+		e.forgive(ctx, req.UserName, 1, now)
+		err = errPaused
 	}
-
-	// The attempts of a good password are forgiven in the transaction
-	// that stores the challenge (issue), or here on any other way out.
-	defer e.payOwed(ctx, req)
-	entry, suffix, err := e.checkPasswords(ctx, req, now)
+	var (
+		entry  ldapauth.Entry
+		suffix string
+	)
+	if err == nil {
+		// The attempts of a good password are forgiven in the
+		// transaction that stores the challenge (issue), or here on any
+		// other way out.
+		defer e.payOwed(ctx, req)
+		entry, suffix, req.owed, err = e.tryPasswords(ctx, req.UserName, candidates(req), true, now)
+		req.owedAt = now
+	}
 	switch {
 	case errors.Is(err, errPaused):
 		return e.reject(msgLocked, "locked")
@@ -303,56 +305,52 @@ func (e *Engine) reserve(ctx context.Context, try func() (store.Reservation, err
 	}
 }
 
-// checkPasswords binds the typed password, whose attempt Login reserved.
-// With the password-suffix mode and a password that ends in ",CODE",
-// ",sms", ",push" or ",call", the part before the last comma is tried
-// first and the whole string only if that fails (for passwords that hold
-// such a comma themselves): a good "password,CODE" costs one bind, never a
-// failed one at the directory. Each further bind reserves its own
-// attempt. When any bind succeeds, every attempt of this sign-in is
-// forgiven; when all fail, each counts as a failure (each was a wrong
-// password at the directory). It returns the suffix when the part before
-// it was the password.
-func (e *Engine) checkPasswords(ctx context.Context, req *Request, now time.Time) (ldapauth.Entry, string, error) {
-	type candidate struct{ password, suffix string }
-	cands := []candidate{{password: req.Password}}
+// candidate is one password to bind, and the suffix it leaves.
+type candidate struct{ password, suffix string }
+
+// candidates are the passwords a sign-in may mean. With the
+// password-suffix mode and a password that ends in ",CODE", ",sms",
+// ",push" or ",call", the part before the last comma comes first and the
+// whole string second (for passwords that hold such a comma themselves):
+// a good "password,CODE" costs one bind, never a failed one at the
+// directory.
+func candidates(req *Request) []candidate {
 	if req.Policy.PasswordSuffix {
 		if base, sfx, ok := splitSuffix(req.Password); ok {
-			cands = []candidate{{base, sfx}, {password: req.Password}}
+			return []candidate{{base, sfx}, {password: req.Password}}
 		}
 	}
+	return []candidate{{password: req.Password}}
+}
+
+// tryPasswords binds the candidates in turn until one is right, each with
+// an attempt reserved at now (the first one's by the caller when
+// firstReserved, as Login does). When a bind succeeds it returns the
+// entry, the candidate's suffix and how many attempts the sign-in owes
+// forgiveness (none of them was a guess to count); the caller forgives
+// them. When the directory cannot tell, they are forgiven here; when every
+// bind fails, each counts as a failure (each was a wrong password at the
+// directory).
+func (e *Engine) tryPasswords(ctx context.Context, user string, cands []candidate, firstReserved bool, now time.Time) (entry ldapauth.Entry, suffix string, owed int, err error) {
 	reserved := 0 // attempts of this sign-in, all reserved at now
-	var (
-		entry ldapauth.Entry
-		err   error
-	)
 	for i, c := range cands {
-		if i > 0 {
-			if err = e.reserveAttempt(ctx, req.UserName, now); err != nil {
+		if i > 0 || !firstReserved {
+			if err = e.reserveAttempt(ctx, user, now); err != nil {
 				break
 			}
 		}
 		reserved++
-		entry, err = e.checkPassword(ctx, req.UserName, c.password)
-		if !errors.Is(err, ldapauth.ErrInvalidCredentials) {
-			// Right (or the directory could not tell): no attempt of
-			// this sign-in was a guess to count.
-			if err != nil {
-				for range reserved {
-					e.forgive(ctx, req.UserName, now)
-				}
-				return entry, "", err
-			}
-			// Forgiven with round one's next write (owe).
-			req.owed, req.owedAt = reserved, now
-			return entry, c.suffix, nil
+		entry, err = e.checkPassword(ctx, user, c.password)
+		switch {
+		case err == nil:
+			return entry, c.suffix, reserved, nil
+		case !errors.Is(err, ldapauth.ErrInvalidCredentials):
+			e.forgive(ctx, user, reserved, now)
+			return entry, "", 0, err
 		}
 	}
-	e.settle(ctx, req.UserName, reserved, now)
-	if err == nil || errors.Is(err, ldapauth.ErrInvalidCredentials) {
-		err = ldapauth.ErrInvalidCredentials
-	}
-	return ldapauth.Entry{}, "", err
+	e.settle(ctx, user, reserved, now)
+	return ldapauth.Entry{}, "", 0, err
 }
 
 // reserveAttempt reserves one more password attempt for user (a second
@@ -365,12 +363,19 @@ func (e *Engine) reserveAttempt(ctx context.Context, user string, now time.Time)
 		e.m.storeDuration.WithLabelValues("reserve_attempt").Observe(time.Since(t).Seconds())
 		return r, err
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("%w: %w", errReserve, err)
-	case r == store.Paused:
+	}
+	return reservationErr(r)
+}
+
+// reservationErr is what a reservation that was not made means for the
+// sign-in: nil, errPaused or errInFlight.
+func reservationErr(r store.Reservation) error {
+	switch r {
+	case store.Paused:
 		return errPaused
-	case r == store.Busy:
+	case store.Busy:
 		return errInFlight
 	}
 	return nil
@@ -397,16 +402,16 @@ func (e *Engine) settle(ctx context.Context, user string, n int, now time.Time) 
 // payOwed forgives the attempts of a good password that no challenge
 // carried away.
 func (e *Engine) payOwed(ctx context.Context, req *Request) {
-	for range req.owed {
-		e.forgive(ctx, req.UserName, req.owedAt)
-	}
+	e.forgive(ctx, req.UserName, req.owed, req.owedAt)
 	req.owed = 0
 }
 
-// forgive removes one attempt reserved for this sign-in.
-func (e *Engine) forgive(ctx context.Context, user string, now time.Time) {
-	if err := e.st.ForgiveAttempt(ctx, user, store.FailPassword, now); err != nil {
-		e.log.Warn("forgive password attempt", "user", user, "err", err)
+// forgive removes n attempts of user reserved at now for one sign-in.
+func (e *Engine) forgive(ctx context.Context, user string, n int, now time.Time) {
+	for range n {
+		if err := e.st.ForgiveAttempt(ctx, user, store.FailPassword, now); err != nil {
+			e.log.Warn("forgive password attempt", "user", user, "err", err)
+		}
 	}
 }
 

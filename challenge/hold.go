@@ -489,14 +489,10 @@ func (e *Engine) startPush(ctx context.Context, req *Request, c store.Challenge,
 		if err != nil {
 			return e.unavailable(req, "random_error", err)
 		}
-		n, err := rand.Int(rand.Reader, big.NewInt(90))
-		if err != nil {
+		if a.Number, a.Choices, err = drawNumbers(); err != nil {
 			return e.unavailable(req, "random_error", err)
 		}
-		c.State, a.Key, a.Number = state, stateKey(state), 10+int(n.Int64())
-		if a.Choices, err = drawChoices(a.Number); err != nil {
-			return e.unavailable(req, "random_error", err)
-		}
+		c.State, a.Key = state, stateKey(state)
 		// The user reads the number, answers on the phone and presses
 		// Enter: the approval lasts as long as the challenge.
 		a.ExpiresAt = now.Add(max(e.cfg.ChallengeTTL, e.cfg.Hold.Timeout))
@@ -655,26 +651,37 @@ func Choices(a store.Approval) []int {
 // numChoices is how many numbers a number-matching notification offers.
 const numChoices = 3
 
-// drawChoices draws, with crypto/rand, the decoys shown with number and
-// the right number's place among them: nothing public (the approval's
-// ID is in every URL and notification) predicts them.
-func drawChoices(number int) ([]int, error) {
-	out := []int{number}
-	for len(out) < numChoices {
+// drawNumbers draws, with crypto/rand, the two-digit number the VPN
+// prompt shows, the decoys the notification shows with it and the right
+// number's place among them: nothing public (the approval's ID is in
+// every URL and notification) predicts them.
+func drawNumbers() (number int, choices []int, err error) {
+	draw := func() (int, error) {
 		n, err := rand.Int(rand.Reader, big.NewInt(90))
 		if err != nil {
-			return nil, fmt.Errorf("draw choices: %w", err)
+			return 0, fmt.Errorf("draw numbers: %w", err)
 		}
-		if d := 10 + int(n.Int64()); !slices.Contains(out, d) {
+		return 10 + int(n.Int64()), nil
+	}
+	if number, err = draw(); err != nil {
+		return 0, nil, err
+	}
+	out := []int{number}
+	for len(out) < numChoices {
+		d, err := draw()
+		if err != nil {
+			return 0, nil, err
+		}
+		if !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}
 	j, err := rand.Int(rand.Reader, big.NewInt(numChoices))
 	if err != nil {
-		return nil, fmt.Errorf("draw choices: %w", err)
+		return 0, nil, fmt.Errorf("draw numbers: %w", err)
 	}
 	out[0], out[j.Int64()] = out[j.Int64()], out[0]
-	return out, nil
+	return number, out, nil
 }
 
 // Answer is a user's answer to an approval.

@@ -39,16 +39,8 @@ func (e *Engine) CheckPassword(ctx context.Context, user, password string) (ldap
 		return ldapauth.Entry{}, ErrNameForm
 	}
 	now := e.now()
-	err := e.reserveAttempt(ctx, user, now)
-	var entry ldapauth.Entry
-	if err == nil {
-		entry, err = e.checkPassword(ctx, user, password)
-		if errors.Is(err, ldapauth.ErrInvalidCredentials) {
-			e.settle(ctx, user, 1, now)
-		} else {
-			e.forgive(ctx, user, now)
-		}
-	}
+	entry, _, owed, err := e.tryPasswords(ctx, user, []candidate{{password: password}}, false, now)
+	e.forgive(ctx, user, owed, now) // the portal writes no challenge to carry it
 	switch {
 	case errors.Is(err, errPaused):
 		e.portalAudit(ctx, user, "signin", "reject", "locked")

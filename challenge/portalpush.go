@@ -2,9 +2,7 @@ package challenge
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"math/big"
 
 	"kakunin/store"
 )
@@ -59,17 +57,14 @@ func (e *Engine) PushToSignIn(ctx context.Context, user, methodID, lang string) 
 	if lang != "ja" && lang != "en" {
 		lang = e.userLanguage(ctx, user)
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(90))
+	number, choices, err := drawNumbers()
 	if err != nil {
 		return "", 0, err
 	}
 	now := e.now()
 	id := store.NewID()
 	a := store.Approval{ID: id, UserID: user, MethodID: m.ID, Kind: kindPush, Key: "portal:" + id,
-		Client: "portal", Number: 10 + int(n.Int64()), Node: e.node(), CreatedAt: now, ExpiresAt: now.Add(portalPushTTL)}
-	if a.Choices, err = drawChoices(a.Number); err != nil {
-		return "", 0, err
-	}
+		Client: "portal", Number: number, Choices: choices, Node: e.node(), CreatedAt: now, ExpiresAt: now.Add(portalPushTTL)}
 	ok, err := e.st.CreateApproval(ctx, a, e.cfg.Push.MaxPerUser, now.Add(-e.cfg.Push.Window))
 	if err != nil {
 		return "", 0, err

@@ -55,3 +55,45 @@ func (s *Server) triesLeft(ctx context.Context, user, key string, limit int) (bo
 	n, err := s.st.CountFailures(ctx, user, tryKind(key), s.now().Add(-tryWindow))
 	return n < limit, err
 }
+
+// codeTry is what one try of a sent code came to.
+type codeTry int
+
+const (
+	codeRight codeTry = iota // the code matched
+	codeWrong                // it did not; the code can be tried again
+	codeSpent                // no try left, or the code expired: send a new one
+)
+
+// tryCode spends one try of the code whose tries key counts (at most
+// limit, the code valid until expires): the try is reserved in the store
+// before matches compares anything, so parallel requests cannot have more
+// comparisons than the limit. flow labels kakunin_portal_code_tries_total.
+// An error of matches is returned as it is.
+func (s *Server) tryCode(ctx context.Context, flow, user, key string, limit int, expires time.Time, matches func() (bool, error)) (codeTry, error) {
+	ok, err := s.reserveTry(ctx, user, key, limit)
+	if err != nil {
+		return codeSpent, fmt.Errorf("reserve a code try: %w", err)
+	}
+	if !ok || !s.now().Before(expires) {
+		s.m.codeTries.WithLabelValues(flow, "refused").Inc()
+		return codeSpent, nil
+	}
+	good, err := matches()
+	switch {
+	case err != nil:
+		return codeSpent, err
+	case good:
+		s.m.codeTries.WithLabelValues(flow, "ok").Inc()
+		return codeRight, nil
+	}
+	s.m.codeTries.WithLabelValues(flow, "wrong").Inc()
+	left, err := s.triesLeft(ctx, user, key, limit)
+	switch {
+	case err != nil:
+		return codeSpent, fmt.Errorf("count code tries: %w", err)
+	case !left:
+		return codeSpent, nil
+	}
+	return codeWrong, nil
+}

@@ -287,31 +287,20 @@ func (s *Server) emailVerify(w http.ResponseWriter, r *http.Request, v *visit) {
 		d.Address = p.Address
 		s.renderEmail(w, r, v, "err_email_code_expired", d)
 	}
-	ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxEmailTries)
-	if err != nil {
-		s.fail(w, r, v, "reserve a code try", err)
+	res, err := s.tryCode(ctx, "email", v.user.ID, p.TryKey, maxEmailTries, p.Code.Expires, func() (bool, error) {
+		return s.eng.CodeMatches(p.Code, strings.TrimSpace(r.PostFormValue("code"))), nil
+	})
+	switch {
+	case err != nil:
+		s.fail(w, r, v, "try a code", err)
 		return
-	}
-	if !ok || !s.now().Before(p.Code.Expires) {
-		s.m.codeTries.WithLabelValues("email", "refused").Inc()
+	case res == codeSpent:
 		startAgain()
 		return
-	}
-	if !s.eng.CodeMatches(p.Code, strings.TrimSpace(r.PostFormValue("code"))) {
-		s.m.codeTries.WithLabelValues("email", "wrong").Inc()
-		left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxEmailTries)
-		if err != nil {
-			s.fail(w, r, v, "count code tries", err)
-			return
-		}
-		if !left {
-			startAgain()
-			return
-		}
+	case res == codeWrong:
 		s.renderEmailVerify(w, r, v, p, "err_email_code")
 		return
 	}
-	s.m.codeTries.WithLabelValues("email", "ok").Inc()
 	// The address leaves the session before it is saved, so a second
 	// submit cannot save it twice.
 	if err := s.saveEmailPending(ctx, v.sess, nil); err != nil {

@@ -383,31 +383,19 @@ func (s *Server) phoneVerify(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	if p.Via == "sms" {
 		code := strings.TrimSpace(r.PostFormValue("code"))
-		ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxPhoneTries)
-		if err != nil {
-			s.fail(w, r, v, "reserve a code try", err)
+		res, err := s.tryCode(ctx, "phone", v.user.ID, p.TryKey, maxPhoneTries, p.Code.Expires,
+			func() (bool, error) { return s.eng.CodeMatches(p.Code, code), nil })
+		switch {
+		case err != nil:
+			s.fail(w, r, v, "try a code", err)
 			return
-		}
-		if !ok || !s.now().Before(p.Code.Expires) {
-			s.m.codeTries.WithLabelValues("phone", "refused").Inc()
+		case res == codeSpent:
 			s.restart(w, r, v, p, "err_phone_code_expired")
 			return
-		}
-		if !s.eng.CodeMatches(p.Code, code) {
-			s.m.codeTries.WithLabelValues("phone", "wrong").Inc()
-			left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxPhoneTries)
-			if err != nil {
-				s.fail(w, r, v, "count code tries", err)
-				return
-			}
-			if !left {
-				s.restart(w, r, v, p, "err_phone_code_expired")
-				return
-			}
+		case res == codeWrong:
 			s.renderVerify(w, r, v, p, "err_phone_code", "")
 			return
 		}
-		s.m.codeTries.WithLabelValues("phone", "ok").Inc()
 	} else {
 		st, err := s.eng.VerificationStatus(ctx, v.user.ID, p.Approval)
 		switch {
@@ -659,21 +647,13 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 		return
 	}
 	if p.Via == "sms" {
-		ok, err := s.reserveTry(ctx, v.user.ID, p.TryKey, maxSignInTries)
-		if err != nil {
-			s.fail(w, r, v, "reserve a code try", err)
-			return
-		}
-		if !ok || !s.now().Before(p.Code.Expires) {
-			s.m.codeTries.WithLabelValues("signin_sms", "refused").Inc()
-			if err := s.savePending(ctx, v.sess, nil); err != nil {
-				s.fail(w, r, v, "save session", err)
-				return
+		res, err := s.tryCode(ctx, "signin_sms", v.user.ID, p.TryKey, maxSignInTries, p.Code.Expires, func() (bool, error) {
+			good, err := s.eng.CheckSignInCode(ctx, v.user.ID, p.Code, r.PostFormValue("code"))
+			if err == nil && !good {
+				s.m.signins.WithLabelValues("bad_code").Inc()
 			}
-			s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
-			return
-		}
-		good, err := s.eng.CheckSignInCode(ctx, v.user.ID, p.Code, r.PostFormValue("code"))
+			return good, err
+		})
 		switch {
 		case errors.Is(err, challenge.ErrLocked):
 			s.m.signins.WithLabelValues("locked").Inc()
@@ -685,26 +665,17 @@ func (s *Server) signInPhoneVerify(w http.ResponseWriter, r *http.Request, v *vi
 		case err != nil:
 			s.fail(w, r, v, "check a code sent by SMS", err)
 			return
-		case !good:
-			s.m.signins.WithLabelValues("bad_code").Inc()
-			s.m.codeTries.WithLabelValues("signin_sms", "wrong").Inc()
-			left, err := s.triesLeft(ctx, v.user.ID, p.TryKey, maxSignInTries)
-			if err != nil {
-				s.fail(w, r, v, "count code tries", err)
-				return
-			}
-			if !left {
-				if err := s.savePending(ctx, v.sess, nil); err != nil {
-					s.fail(w, r, v, "save session", err)
-					return
-				}
-				s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
-				return
-			}
+		case res == codeWrong:
 			s.renderSignInPhone(w, r, v, p, "err_phone_code", "")
 			return
+		case res == codeSpent:
+			if err := s.savePending(ctx, v.sess, nil); err != nil {
+				s.fail(w, r, v, "save session", err)
+				return
+			}
+			s.renderCodeAgain(w, r, v, p.Next, "err_phone_code_expired")
+			return
 		}
-		s.m.codeTries.WithLabelValues("signin_sms", "ok").Inc()
 	} else {
 		st, err := s.eng.VerificationStatus(ctx, v.user.ID, p.Approval)
 		switch {

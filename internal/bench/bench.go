@@ -688,11 +688,41 @@ func radiusLogin(addr, secret string, p *picker) (func() error, func(), error) {
 
 // server is kakunin serve running as a child process.
 type server struct {
+	process
 	metrics    string
-	cmd        *exec.Cmd
 	radiusAddr string
 	secret     string
-	exited     chan struct{}
+}
+
+// process is a server the bench started (kakunin serve, freeradius),
+// writing to log until it exits.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has exited and log is closed
+}
+
+// start starts cmd with its output to log, which it closes once cmd exits.
+func (p *process) start(cmd *exec.Cmd, log *os.File) error {
+	p.cmd = cmd
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return err
+	}
+	p.exited = make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(p.exited) }()
+	return nil
+}
+
+// stop interrupts the process and waits for it, killing it after 10 s.
+func (p *process) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 func startServer(ctx context.Context, opt Options, sl *testenv.Slapd, sc store.Config) (*server, error) {
@@ -753,13 +783,9 @@ log:
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(opt.Kakunin, "serve", "-config", path, "-shutdown-grace", "5s")
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
+	if err := s.start(exec.Command(opt.Kakunin, "serve", "-config", path, "-shutdown-grace", "5s"), logf); err != nil {
 		return nil, err
 	}
-	s.exited = make(chan struct{})
-	go func() { s.cmd.Wait(); logf.Close(); close(s.exited) }()
 	s.metrics = fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
 	ready := s.metrics + "/readyz"
 	for deadline := time.Now().Add(30 * time.Second); ; {
@@ -781,16 +807,6 @@ log:
 			s.stop()
 			return nil, fmt.Errorf("kakunin serve not ready after 30s; see %s", logf.Name())
 		}
-	}
-}
-
-func (s *server) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
 	}
 }
 

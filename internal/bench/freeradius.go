@@ -336,11 +336,10 @@ server bench {
 
 // peer is FreeRADIUS running as a child process.
 type peer struct {
-	cmd        *exec.Cmd
+	process
 	radiusAddr string
 	secret     string
 	log        string
-	exited     chan struct{}
 }
 
 // startFreeRADIUS writes the raddb, checks it with freeradius -C, starts
@@ -369,14 +368,9 @@ func startFreeRADIUS(ctx context.Context, bin, dir string, sl *testenv.Slapd, gr
 	if err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(bin, "-f", "-d", r.Dir)
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
+	if err := p.start(exec.Command(bin, "-f", "-d", r.Dir), out); err != nil {
 		return nil, fmt.Errorf("start freeradius: %w", err)
 	}
-	p.exited = make(chan struct{})
-	go func() { p.cmd.Wait(); out.Close(); close(p.exited) }()
 	// Ready when a wrong password is refused.
 	c := kradius.NewClient(p.radiusAddr, p.secret, "bench", 200*time.Millisecond)
 	defer c.Close()
@@ -399,16 +393,6 @@ func startFreeRADIUS(ctx context.Context, bin, dir string, sl *testenv.Slapd, gr
 			p.stop()
 			return nil, fmt.Errorf("freeradius not answering after 60s (%v); see %s", err, p.log)
 		}
-	}
-}
-
-func (p *peer) stop() {
-	p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
 	}
 }
 

@@ -16,6 +16,7 @@ package username
 
 import (
 	"regexp/syntax"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,20 +24,41 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-var fold = cases.Fold()
-
 // Canonical is the canonical form of name: case folded and NFKC
 // normalised. The help desk's tools accept any form and use this one.
 func Canonical(name string) string {
+	if plainASCII(name) {
+		return strings.ToLower(name)
+	}
 	// Fold, then normalise, then fold again: NFKC can make new upper case
-	// (ﬃ, Ⅻ) and folding can denormalise.
+	// (ﬃ, Ⅻ) and folding can denormalise. A Caser keeps state: one per
+	// call, never shared between goroutines.
+	fold := cases.Fold()
 	return fold.String(norm.NFKC.String(fold.String(norm.NFKC.String(name))))
+}
+
+// plainASCII: printable ASCII without spaces, where NFKC changes nothing
+// and folding is lower-casing. Every sign-in's name is checked, and the
+// IDs of most directories are such.
+func plainASCII(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // IsCanonical reports whether name is in canonical form and free of
 // characters that directories ignore when they compare names.
 func IsCanonical(name string) bool {
-	if name == "" || !utf8.ValidString(name) {
+	if name == "" {
+		return false
+	}
+	if plainASCII(name) {
+		return strings.IndexFunc(name, unicode.IsUpper) < 0
+	}
+	if !utf8.ValidString(name) {
 		return false
 	}
 	for _, r := range name {

@@ -78,3 +78,23 @@ func TestPatternVariantsNamesWhatAPatternAdmits(t *testing.T) {
 		}
 	}
 }
+
+// Sign-ins check names from many goroutines at once: the folding must
+// share no state between them (run with -race).
+func TestCanonicalIsSafeForConcurrentUse(t *testing.T) {
+	done := make(chan bool)
+	for range 8 {
+		go func() {
+			ok := true
+			for range 200 {
+				ok = ok && Canonical("ＡＬＩＣＥ") == "alice" && !IsCanonical("Ａｌｉｃｅ")
+			}
+			done <- ok
+		}()
+	}
+	for range 8 {
+		if !<-done {
+			t.Error("a concurrent Canonical gave a wrong answer")
+		}
+	}
+}
